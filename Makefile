@@ -1,0 +1,69 @@
+# Two commands matter: `make run` (the gateway, with the example config) and `make test`
+# (everything CI checks). Both set up what they need on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CONFIG ?= deploy/gateway.example.yaml
+KAFKA  := tools/kafka/kafka.sh
+KAFKA_DATA ?= var/kafka
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint typecheck schema schema-check pytest kafka kafka-stop \
+        run-kafka system-deps bench bench-smoke clean
+
+help:
+	@echo "make run        run the gateway with $(CONFIG) (local event log in var/events)"
+	@echo "make test       lint, type-check, schema drift, the whole test suite (real Kafka)"
+	@echo "make kafka      start a local Kafka broker on 127.0.0.1:9092 (make kafka-stop)"
+	@echo "make run-kafka  run the gateway publishing to that broker"
+	@echo "make bench      the full benchmark (minutes); bench-smoke is the quick one"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/webhook-gateway serve --config $(CONFIG)
+
+# Real services the tests drive: Prometheus (promtool) and wrk come from Debian packages.
+system-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v wrk >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus wrk >/dev/null; }
+
+test: venv lint typecheck schema-check pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+schema: venv
+	$(BIN)/webhook-gateway schema
+
+schema-check: venv
+	$(BIN)/webhook-gateway schema --check
+
+# The test session starts (and stops) its own Kafka broker through $(KAFKA).
+pytest: venv
+	$(KAFKA) fetch
+	$(BIN)/pytest
+
+kafka:
+	$(KAFKA) start --data $(KAFKA_DATA) --port 9092 --controller-port 9093
+
+kafka-stop:
+	$(KAFKA) stop --data $(KAFKA_DATA)
+
+run-kafka: venv
+	WEBHOOK_GATEWAY_SINK__KIND=kafka $(BIN)/webhook-gateway serve --config $(CONFIG)
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info

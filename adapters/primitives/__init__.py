@@ -1,0 +1,1 @@
+"""Signing schemes and parsing helpers shared by every provider adapter."""

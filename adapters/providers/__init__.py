@@ -1,0 +1,1 @@
+"""One module per provider; each composes a shared signing scheme with its own normalizer."""

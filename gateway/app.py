@@ -1,0 +1,319 @@
+"""The aiohttp application: one ``POST /webhooks/{source}`` route per configured source.
+
+``create_app(settings)`` builds everything from settings; state hangs on typed ``AppKey``s and
+the resources (HTTP client for JWKS, sink, adapters) live in ``cleanup_ctx``, so tests build as
+many independent apps as they like. The admin app (metrics, health, readiness) is separate and
+listens on its own port: the public port serves webhooks only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from adapters import AdapterServices, ConfigError, build_adapter
+from gateway.dedupe import DedupeStore
+from gateway.errors import RequestError
+from gateway.ingest import Outcome, Pipeline, Source
+from gateway.logs import get_logger
+from gateway.metrics import UNKNOWN_SOURCE, Metrics
+from gateway.settings import Settings
+from gateway.sinks.base import Sink
+from gateway.sinks.factory import build_sink
+
+
+@dataclass
+class State:
+    """Mutable runtime state that readiness and the overload guard read."""
+
+    in_flight: int = 0
+    shutting_down: bool = False
+    started: bool = False
+    http: aiohttp.ClientSession | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+SETTINGS = web.AppKey("settings", Settings)
+PIPELINE = web.AppKey("pipeline", Pipeline)
+METRICS = web.AppKey("metrics", Metrics)
+SINK = web.AppKey("sink", Sink)
+STATE = web.AppKey("state", State)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_JSON_TYPES = ("application/json", "text/json")
+_JWKS_MAX_BYTES = 256 * 1024
+
+log = get_logger("gateway.http")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sink: Sink | None = None,
+    metrics: Metrics | None = None,
+    wall_clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """Build the public app. Raises ``ConfigError`` when the configuration cannot work."""
+    app = web.Application(client_max_size=settings.limits.max_body_bytes)
+    state = State()
+    metrics = metrics or Metrics()
+    sink = sink or build_sink(settings)
+
+    async def fetch(url: str) -> bytes:
+        if state.http is None:
+            raise ConfigError("http_unavailable", "HTTP client is not started")
+        async with state.http.get(url) as response:
+            response.raise_for_status()
+            body = await response.content.read(_JWKS_MAX_BYTES + 1)
+            if len(body) > _JWKS_MAX_BYTES:
+                raise ValueError("JWKS document too large")
+            return body
+
+    sources: dict[str, Source] = {}
+    for name, spec in settings.source_specs().items():
+
+        def on_refresh(result: str, _name: str = name) -> None:
+            metrics.key_refreshes.labels(_name, result).inc()
+
+        adapter = build_adapter(spec, AdapterServices(fetcher=fetch, on_key_refresh=on_refresh))
+        sources[name] = Source(name, adapter, settings.sources[name].topic)
+
+    dedupe = DedupeStore(settings.dedupe.max_entries, settings.dedupe.ttl_seconds)
+    pipeline = Pipeline(
+        sources,
+        sink,
+        dedupe,
+        publish_timeout_seconds=settings.limits.publish_timeout_seconds,
+        retry_after_seconds=settings.limits.retry_after_seconds,
+        wall_clock=wall_clock,
+        perf_clock=time.perf_counter,
+    )
+    app[SETTINGS] = settings
+    app[PIPELINE] = pipeline
+    app[METRICS] = metrics
+    app[SINK] = sink
+    app[STATE] = state
+    app.cleanup_ctx.append(_resources)
+    app.router.add_route("*", "/webhooks/{source}", handle_webhook)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    state, sink, pipeline = app[STATE], app[SINK], app[PIPELINE]
+    state.http = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=10), raise_for_status=False
+    )
+    await sink.start()
+    for source in pipeline.sources.values():
+        try:
+            await source.adapter.start()
+        except Exception as exc:  # noqa: BLE001 - a provider's JWKS being down must not stop us
+            log.warning("adapter_start_failed", source=source.name, error=type(exc).__name__)
+    state.started = True
+    try:
+        yield
+    finally:
+        state.shutting_down = True
+        for source in pipeline.sources.values():
+            await source.adapter.close()
+        await sink.close()
+        await state.http.close()
+
+
+def is_ready(app: web.Application) -> tuple[bool, dict[str, bool]]:
+    state, sink, pipeline = app[STATE], app[SINK], app[PIPELINE]
+    checks = {
+        "started": state.started,
+        "not_shutting_down": not state.shutting_down,
+        "sink": sink.ready(),
+    }
+    for name, source in pipeline.sources.items():
+        checks[f"source:{name}"] = source.adapter.ready()
+    return all(checks.values()), checks
+
+
+def _request_id(request: web.Request) -> str:
+    given = request.headers.get("X-Request-Id")
+    if given is not None and _REQUEST_ID.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+async def _read_body(request: web.Request, cap: int, limit_seconds: float) -> bytes:
+    """Read at most ``cap`` bytes, counting as they arrive: Content-Length can lie or be absent."""
+    if request.content_length is not None and request.content_length > cap:
+        raise RequestError(413, "body_too_large", f"Content-Length over {cap} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(limit_seconds):
+            while True:
+                chunk = await request.content.readany()
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > cap:
+                    raise RequestError(413, "body_too_large", f"body over {cap} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestError(408, "body_timeout", "body not received in time") from None
+    except aiohttp.ClientPayloadError:
+        raise RequestError(400, "malformed_body", "body could not be read") from None
+    return b"".join(chunks)
+
+
+def _admit(request: web.Request, source: Source | None, state: State, overloaded: bool) -> None:
+    """Everything checked before a byte of the body is read: cheap refusals first."""
+    if source is None:
+        raise RequestError(404, "unknown_source")
+    if state.shutting_down:
+        raise RequestError(503, "shutting_down")
+    if overloaded:
+        raise RequestError(503, "overloaded")
+    if request.method != "POST":
+        raise RequestError(405, "method_not_allowed", request.method[:16])
+    ctype = request.headers.get("Content-Type")
+    if ctype is not None:
+        media = ctype.split(";", 1)[0].strip().lower()
+        if media not in _JSON_TYPES and not media.endswith("+json"):
+            raise RequestError(415, "unsupported_media_type", "expected application/json")
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", ""):
+        # Signatures cover the bytes the provider signed; we do not inflate bodies we cannot
+        # verify first (and a compressed body would bypass the size cap's intent).
+        raise RequestError(415, "unsupported_content_encoding", encoding[:32])
+
+
+async def handle_webhook(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    state, metrics, settings = app[STATE], app[METRICS], app[SETTINGS]
+    pipeline = app[PIPELINE]
+    started = time.perf_counter()
+    request_id = _request_id(request)
+    name = request.match_info["source"]
+    source = pipeline.sources.get(name)
+    label = name if source is not None else UNKNOWN_SOURCE
+    provider = source.provider if source is not None else UNKNOWN_SOURCE
+    headers: dict[str, str] = {"X-Request-Id": request_id}
+    outcome: Outcome
+
+    overloaded = state.in_flight >= settings.limits.max_in_flight
+    state.in_flight += 1
+    metrics.in_flight.inc()
+    try:
+        try:
+            _admit(request, source, state, overloaded)
+            assert source is not None  # _admit refused unknown sources
+            raw = await _read_body(
+                request, settings.limits.max_body_bytes, settings.limits.body_timeout_seconds
+            )
+            outcome = await pipeline.handle(source, raw, request.headers)
+        except RequestError as exc:
+            outcome = Outcome(exc.status, "refused", exc.reason)
+            metrics.request_errors.labels(label, exc.reason).inc()
+            if exc.status == 405:
+                headers["Allow"] = "POST"
+            if exc.status == 503:
+                outcome.retry_after = settings.limits.retry_after_seconds
+            if exc.status in (408, 413):
+                headers["Connection"] = "close"
+    finally:
+        state.in_flight -= 1
+        metrics.in_flight.dec()
+
+    if outcome.retry_after is not None:
+        headers["Retry-After"] = str(outcome.retry_after)
+    elapsed = time.perf_counter() - started
+    _record(metrics, label, provider, outcome, elapsed, app[SINK].kind, source)
+    _log(request_id, label, provider, outcome, elapsed)
+    return web.Response(
+        status=outcome.status,
+        body=orjson.dumps(outcome.body()),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _record(
+    metrics: Metrics,
+    label: str,
+    provider: str,
+    outcome: Outcome,
+    elapsed: float,
+    sink_kind: str,
+    source: Source | None,
+) -> None:
+    metrics.requests.labels(label, provider, str(outcome.status), outcome.outcome).inc()
+    metrics.request_duration.labels(label).observe(elapsed)
+    if outcome.status == 401 and outcome.reason:
+        metrics.verification_failures.labels(label, outcome.reason).inc()
+    if outcome.key_id is not None and outcome.status != 401:
+        metrics.key_matches.labels(label, outcome.key_id).inc()
+    if outcome.publish_seconds is not None:
+        metrics.publish_duration.labels(sink_kind).observe(outcome.publish_seconds)
+    if outcome.outcome == "accepted":
+        destination = (source.topic if source else None) or "default"
+        metrics.events_published.labels(label, destination).inc()
+    elif outcome.outcome == "duplicate":
+        metrics.duplicates.labels(label).inc()
+    elif outcome.outcome == "dead_letter":
+        metrics.dead_letters.labels(label, outcome.reason or "unknown").inc()
+        metrics.events_published.labels(label, "dead_letter").inc()
+    elif outcome.outcome == "unavailable" and outcome.reason:
+        metrics.publish_failures.labels(sink_kind, outcome.reason).inc()
+
+
+def _log(request_id: str, source: str, provider: str, outcome: Outcome, elapsed: float) -> None:
+    fields: Mapping[str, Any] = {
+        "request_id": request_id,
+        "source": source,
+        "provider": provider,
+        "delivery_id": outcome.delivery_id,
+        "event_id": outcome.event_id,
+        "outcome": outcome.outcome,
+        "status": outcome.status,
+        "duration_ms": round(elapsed * 1000, 3),
+    }
+    if outcome.status >= 500:
+        log.error("webhook", reason=outcome.reason, **fields)
+    elif outcome.status >= 400 or outcome.outcome == "dead_letter":
+        log.warning("webhook", reason=outcome.reason, **fields)
+    else:
+        log.info("webhook", key_id=outcome.key_id, **fields)
+
+
+def create_admin_app(public: web.Application) -> web.Application:
+    """``/metrics``, ``/healthz`` (process alive) and ``/readyz`` (can durably accept)."""
+    admin = web.Application()
+    metrics = public[METRICS]
+
+    async def metrics_handler(_: web.Request) -> web.Response:
+        ready, _checks = is_ready(public)
+        metrics.sink_ready.labels(public[SINK].kind).set(1 if public[SINK].ready() else 0)
+        del ready
+        return web.Response(
+            body=generate_latest(metrics.registry),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
+        )
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ready, checks = is_ready(public)
+        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+    admin.router.add_get("/metrics", metrics_handler)
+    admin.router.add_get("/healthz", healthz)
+    admin.router.add_get("/readyz", readyz)
+    return admin

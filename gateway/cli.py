@@ -1,0 +1,202 @@
+"""``webhook-gateway``: serve, send signed samples, tail events, export the schema, check config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from adapters import ConfigError, build_adapter
+from adapters.examples import names as example_names
+from adapters.examples import render as render_example
+from gateway.settings import Settings, load_settings
+
+CONFIG_ENV = "WEBHOOK_GATEWAY_CONFIG"
+DEFAULT_CONFIG = "deploy/gateway.example.yaml"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+def _config_path(args: argparse.Namespace) -> str | None:
+    path: str | None = args.config or os.environ.get(CONFIG_ENV)
+    if path is None and Path(DEFAULT_CONFIG).is_file():
+        path = DEFAULT_CONFIG
+    return path
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(_config_path(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.logs import configure_logging
+    from gateway.server import run
+
+    settings = _settings(args)
+    fmt = settings.logging.format
+    if fmt == "auto":
+        fmt = "console" if settings.development else "json"
+    configure_logging(settings.logging.level, fmt)
+    settings.source_specs()  # fail fast, before binding ports, on a secret that is missing
+    return run(settings)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    specs = settings.source_specs()
+    for spec in specs.values():
+        build_adapter(spec)  # validates provider options and key encodings
+    print(f"ok: {len(specs)} source(s), sink {settings.sink.kind}, mode {settings.mode}")
+    for name, spec in sorted(specs.items()):
+        keys = [s.id for s in spec.secrets] + [k.id for k in spec.public_keys]
+        print(f"  /webhooks/{name}: provider {spec.provider}, keys {', '.join(keys) or '-'}")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    settings = _settings(args)
+    specs = settings.source_specs()
+    if args.source not in specs:
+        raise ConfigError("unknown_source", f"{args.source!r} is not configured")
+    spec = specs[args.source]
+    adapter = build_adapter(spec)
+    now = int(time.time())
+    job_id = args.job_id or uuid.uuid4().hex[:20]
+    if args.body is not None:
+        raw = Path(args.body).read_bytes()
+    else:
+        example = args.example or "succeeded"
+        try:
+            raw = render_example(spec.provider, example, job_id=job_id, now=now)
+        except KeyError as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
+    delivery_id = args.delivery_id or (
+        job_id if spec.provider == "fal" else f"msg_{uuid.uuid4().hex}"
+    )
+    headers = {
+        "Content-Type": "application/json",
+        **adapter.sign(raw, now, delivery_id=delivery_id),
+    }
+    wildcard = settings.listen.host in ("0.0.0.0", "::")  # noqa: S104 - a comparison, not a bind
+    host = "127.0.0.1" if wildcard else settings.listen.host
+    url = args.url or f"http://{host}:{settings.listen.port}"
+    if "/webhooks/" not in url:
+        url = url.rstrip("/") + f"/webhooks/{args.source}"
+
+    async def post() -> tuple[int, str]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                url, data=raw, headers=headers, timeout=aiohttp.ClientTimeout(total=30)
+            ) as response,
+        ):
+            return response.status, await response.text()
+
+    try:
+        status, text = asyncio.run(post())
+    except OSError as exc:
+        print(f"error: cannot reach {url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{status} {text}")
+    return 0 if 200 <= status < 300 else 1
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from adapters import ADAPTERS
+
+    for provider in sorted(ADAPTERS):
+        print(f"{provider}: {', '.join(example_names(provider))}")
+    return 0
+
+
+def cmd_events_tail(args: argparse.Namespace) -> int:
+    from gateway.sinks.local_log import DEAD_LETTERS_FILE, EVENTS_FILE
+    from gateway.tail import tail
+
+    settings = _settings(args)
+    directory = Path(args.directory or settings.sink.local.directory)
+    path = directory / (DEAD_LETTERS_FILE if args.dead_letters else EVENTS_FILE)
+    return tail(path, lines=args.lines, follow=args.follow, pretty=args.pretty)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from gateway.schema_export import check_schemas, write_schemas
+
+    out = Path(args.out) if args.out else SCHEMA_DIR
+    if args.check:
+        drift = check_schemas(out)
+        for name in drift:
+            print(f"drift: {out / name} differs from the model; run `webhook-gateway schema`")
+        return 1 if drift else 0
+    for path in write_schemas(out):
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="webhook-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--config", "-c", help=f"YAML settings (default: ${CONFIG_ENV} or {DEFAULT_CONFIG})"
+        )
+        return p
+
+    p = with_config(sub.add_parser("serve", help="run the gateway"))
+    p.set_defaults(func=cmd_serve)
+
+    p = with_config(sub.add_parser("check-config", help="validate settings and secrets"))
+    p.set_defaults(func=cmd_check_config)
+
+    p = with_config(sub.add_parser("send", help="POST a correctly signed sample delivery"))
+    p.add_argument("source", help="configured source name")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--example", "-e", help="example name (see `examples`); default succeeded")
+    group.add_argument("--body", "-b", help="file whose exact bytes are sent")
+    p.add_argument("--url", "-u", help="gateway base URL or full webhook URL")
+    p.add_argument("--job-id", help="job id to put in the example (default: random)")
+    p.add_argument("--delivery-id", help="delivery id to sign (default: random)")
+    p.set_defaults(func=cmd_send)
+
+    p = sub.add_parser("examples", help="list the sample deliveries per provider")
+    p.set_defaults(func=cmd_examples)
+
+    events = sub.add_parser("events", help="read the local event log")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    p = with_config(events_sub.add_parser("tail", help="print the latest events"))
+    p.add_argument("-n", "--lines", type=int, default=10)
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    p.add_argument("--dead-letters", action="store_true", help="read dead letters instead")
+    p.add_argument("--pretty", action="store_true", help="indent each event")
+    p.add_argument("--directory", help="log directory (default: from the settings)")
+    p.set_defaults(func=cmd_events_tail)
+
+    p = sub.add_parser("schema", help="write (or --check) the JSON Schema files")
+    p.add_argument("--out", help=f"directory (default: {SCHEMA_DIR.name}/ in the source tree)")
+    p.add_argument("--check", action="store_true", help="exit 1 if the files differ")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

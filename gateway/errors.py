@@ -1,0 +1,34 @@
+"""The gateway's half of the error tree (see ``adapters.errors`` for the whole drawing)."""
+
+from __future__ import annotations
+
+from adapters.errors import (
+    ConfigError,
+    GatewayError,
+    NormalizationError,
+    TemporaryError,
+    VerificationError,
+)
+
+
+class RequestError(GatewayError):
+    """The HTTP request itself is wrong: each instance carries its own status."""
+
+    def __init__(self, status: int, reason: str, detail: str = "") -> None:
+        super().__init__(reason, detail)
+        self.status = status  # type: ignore[misc]  # per-instance status on purpose
+
+
+class SinkUnavailable(TemporaryError):
+    """The sink could not durably accept the event in time: 503 + Retry-After."""
+
+
+__all__ = [
+    "ConfigError",
+    "GatewayError",
+    "NormalizationError",
+    "RequestError",
+    "SinkUnavailable",
+    "TemporaryError",
+    "VerificationError",
+]

@@ -1,0 +1,259 @@
+"""The path of one delivery, after the HTTP layer has the raw body.
+
+1. verify the signature on the exact bytes                        401 + reason
+2. event id from the delivery id, when the provider sends one
+3. claim the id: already committed -> 200 duplicate; in flight -> wait for the first copy
+4. parse + normalize; authentic but unmappable -> dead-letter record, 200
+5. (no delivery id) event id from source + job + status + body hash; claim it
+6. publish to the sink within the deadline                         503 + Retry-After
+7. commit the id, answer 200
+
+Nothing here knows a provider's header names or an HTTP object; the outcome goes back up and
+the HTTP layer turns it into a response, a log line and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters import Adapter, NormalizationError, TemporaryError, VerificationError, Verified
+from adapters.primitives.headers import Headers
+from adapters.primitives.payload import parse_json
+from gateway import event_id as ids
+from gateway.dedupe import DedupeStore
+from gateway.errors import SinkUnavailable
+from gateway.sinks.base import Sink
+from schemas import DeadLetter, Delivery, JobEvent
+
+# Headers worth keeping on a dead letter for diagnosis; signatures and credentials never are.
+_DIAGNOSTIC_HEADERS = (
+    "content-type",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "svix-id",
+    "svix-timestamp",
+    "x-fal-webhook-request-id",
+    "x-fal-webhook-user-id",
+    "x-fal-webhook-timestamp",
+    "x-request-id",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A configured source: its name, adapter and where its events go."""
+
+    name: str
+    adapter: Adapter
+    topic: str | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.adapter.provider
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one delivery; the HTTP layer renders it."""
+
+    status: int
+    outcome: str  # accepted | duplicate | dead_letter | rejected | unavailable
+    reason: str | None = None
+    event_id: str | None = None
+    delivery_id: str | None = None
+    key_id: str | None = None
+    scheme: str | None = None
+    publish_seconds: float | None = None
+    retry_after: int | None = None
+
+    def body(self) -> dict[str, Any]:
+        if self.status == 200:
+            answer: dict[str, Any] = {"received": True, "event_id": self.event_id}
+            if self.outcome == "duplicate":
+                answer["duplicate"] = True
+            elif self.outcome == "dead_letter":
+                answer["dead_letter"] = True
+            return answer
+        return {"error": self.reason}
+
+
+class Pipeline:
+    def __init__(
+        self,
+        sources: Mapping[str, Source],
+        sink: Sink,
+        dedupe: DedupeStore,
+        *,
+        publish_timeout_seconds: float,
+        retry_after_seconds: int,
+        wall_clock: Callable[[], float],
+        perf_clock: Callable[[], float],
+    ) -> None:
+        self.sources = sources
+        self.sink = sink
+        self.dedupe = dedupe
+        self._publish_timeout = publish_timeout_seconds
+        self._retry_after = retry_after_seconds
+        self._now = wall_clock
+        self._perf = perf_clock
+
+    async def handle(self, source: Source, raw: bytes, headers: Headers) -> Outcome:
+        received = self._now()
+        try:
+            verified = await source.adapter.verify(raw, headers, received)
+        except VerificationError as exc:
+            return Outcome(401, "rejected", exc.reason)
+        except TemporaryError as exc:
+            return Outcome(503, "unavailable", exc.reason, retry_after=self._retry_after)
+        verified_at = self._now()
+
+        claimed: str | None = None
+        try:
+            if verified.delivery_id is not None:
+                event_id = ids.from_delivery(source.name, verified.delivery_id)
+                if not await self.dedupe.claim(event_id):
+                    return self._outcome(200, "duplicate", verified, event_id)
+                claimed = event_id
+            try:
+                payload = parse_json(raw)
+                facts = source.adapter.normalize(payload, verified, received)
+            except NormalizationError as exc:
+                return await self._dead_letter(
+                    source, raw, headers, verified, received, exc, claimed
+                )
+            except VerificationError as exc:
+                return self._outcome(401, "rejected", verified, None, exc.reason)
+            if claimed is None:
+                body_hash = hashlib.sha256(raw).digest()
+                event_id = ids.from_content(source.name, facts.job_id, facts.status, body_hash)
+                if not await self.dedupe.claim(event_id):
+                    return self._outcome(200, "duplicate", verified, event_id)
+                claimed = event_id
+            event = JobEvent(
+                event_id=claimed,
+                source=source.name,
+                provider=source.provider,
+                job_id=facts.job_id,
+                status=facts.status,
+                provider_event_type=facts.provider_event_type,
+                outputs=facts.outputs,
+                error=facts.error,
+                metrics=facts.metrics,
+                occurred_at=facts.occurred_at,
+                received_at=_utc(received),
+                verified_at=_utc(verified_at),
+                delivery=_delivery(verified),
+                raw=payload,
+            )
+            started = self._perf()
+            failure = await self._publish(self.sink.publish(event, topic=source.topic))
+            elapsed = self._perf() - started
+            if failure is not None:
+                outcome = self._outcome(503, "unavailable", verified, claimed, failure)
+                outcome.retry_after = self._retry_after
+                outcome.publish_seconds = elapsed
+                return outcome
+            self.dedupe.commit(claimed)
+            done = self._outcome(200, "accepted", verified, claimed)
+            done.publish_seconds = elapsed
+            claimed = None
+            return done
+        finally:
+            if claimed is not None:
+                self.dedupe.release(claimed)
+
+    async def _publish(self, write: Any) -> str | None:
+        """Await a sink write under the deadline; return a failure reason or ``None``."""
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                await write
+        except TimeoutError:
+            return "sink_timeout"
+        except SinkUnavailable as exc:
+            return exc.reason
+        return None
+
+    async def _dead_letter(
+        self,
+        source: Source,
+        raw: bytes,
+        headers: Headers,
+        verified: Verified,
+        received: float,
+        error: NormalizationError,
+        claimed: str | None,
+    ) -> Outcome:
+        event_id = claimed
+        if event_id is None:
+            event_id = ids.from_body(source.name, hashlib.sha256(raw).digest())
+            if not await self.dedupe.claim(event_id):
+                return self._outcome(200, "duplicate", verified, event_id)
+        record = DeadLetter(
+            event_id=event_id,
+            source=source.name,
+            provider=source.provider,
+            reason=error.reason,
+            detail=error.detail,
+            received_at=_utc(received),
+            delivery=_delivery(verified),
+            headers=_diagnostic_headers(headers, source.adapter.sensitive_headers),
+            raw_body_b64=base64.b64encode(raw).decode(),
+        )
+        failure = await self._publish(self.sink.publish_dead_letter(record))
+        if failure is not None:
+            if claimed is None:
+                self.dedupe.release(event_id)
+            outcome = self._outcome(503, "unavailable", verified, event_id, failure)
+            outcome.retry_after = self._retry_after
+            return outcome
+        self.dedupe.commit(event_id)
+        return self._outcome(200, "dead_letter", verified, event_id, error.reason)
+
+    @staticmethod
+    def _outcome(
+        status: int,
+        outcome: str,
+        verified: Verified,
+        event_id: str | None,
+        reason: str | None = None,
+    ) -> Outcome:
+        return Outcome(
+            status,
+            outcome,
+            reason,
+            event_id=event_id,
+            delivery_id=verified.delivery_id,
+            key_id=verified.key_id,
+            scheme=verified.scheme,
+        )
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _delivery(verified: Verified) -> Delivery:
+    return Delivery(
+        id=verified.delivery_id,
+        scheme=verified.scheme,
+        key_id=verified.key_id,
+        signed_at=_utc(verified.signed_at) if verified.signed_at is not None else None,
+    )
+
+
+def _diagnostic_headers(headers: Headers, sensitive: frozenset[str]) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for name in _DIAGNOSTIC_HEADERS:
+        if name in sensitive:
+            continue
+        value = headers.get(name)
+        if value is not None:
+            kept[name] = value[:256]
+    return kept

@@ -1,0 +1,263 @@
+"""Gateway settings: a YAML file, overridden by ``WEBHOOK_GATEWAY_*`` environment variables.
+
+Nested keys use ``__`` in variable names, e.g. ``WEBHOOK_GATEWAY_SINK__KIND=kafka`` or
+``WEBHOOK_GATEWAY_SINK__KAFKA__BOOTSTRAP_SERVERS=kafka:9092``. Secrets are named references to
+an environment variable or a file; inline values are accepted only in ``mode: development``.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from adapters import ConfigError, NamedKey, NamedSecret, SourceSpec, adapter_class
+from adapters.testing_keys import TEST_PUBLIC_KEYS
+
+ENV_PREFIX = "WEBHOOK_GATEWAY_"
+_yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("_yaml_data", default=None)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Strict):
+    """A named secret: exactly one of ``env``, ``file`` or (development only) ``value``."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    env: str | None = None
+    file: Path | None = None
+    value: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        given = [x for x in (self.env, self.file, self.value) if x is not None]
+        if len(given) != 1:
+            raise ValueError(f"secret {self.id!r}: set exactly one of env, file, value")
+        return self
+
+    def resolve(self, *, allow_inline: bool) -> str:
+        if self.env is not None:
+            text = os.environ.get(self.env)
+            if not text:
+                raise ConfigError("missing_secret", f"secret {self.id!r}: ${self.env} is not set")
+            return text.strip()
+        if self.file is not None:
+            try:
+                return self.file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    "missing_secret", f"secret {self.id!r}: cannot read {self.file}: {exc.strerror}"
+                ) from None
+        if not allow_inline:
+            raise ConfigError(
+                "inline_secret", f"secret {self.id!r}: inline values are for mode: development"
+            )
+        assert self.value is not None  # guaranteed by _exactly_one
+        return self.value.get_secret_value()
+
+
+class PublicKeyRef(_Strict):
+    """A public verification key; not secret, so it may be written inline."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    value: str = Field(min_length=1)
+
+
+class SourceConfig(BaseModel):
+    """One endpoint, ``POST /webhooks/{name}``. Unknown keys are the provider's own options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    provider: str
+    secrets: tuple[SecretRef, ...] = ()
+    public_keys: tuple[PublicKeyRef, ...] = ()
+    tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    #: Kafka topic for this source's job events (default: the sink's topic).
+    topic: str | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ListenConfig(_Strict):
+    host: str = "0.0.0.0"  # noqa: S104 - a gateway listens on all interfaces by design
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class AdminConfig(_Strict):
+    host: str = "0.0.0.0"  # noqa: S104
+    port: int = Field(default=9102, ge=0, le=65535)
+
+
+class LimitsConfig(_Strict):
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_in_flight: int = Field(default=1000, ge=1)
+    #: Seconds a client may take to send its whole body.
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Seconds allowed for the sink to durably accept one event before answering 503.
+    publish_timeout_seconds: float = Field(default=5.0, gt=0)
+    retry_after_seconds: int = Field(default=5, ge=1)
+    shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+
+
+class DedupeConfig(_Strict):
+    max_entries: int = Field(default=200_000, ge=1)
+    ttl_seconds: int = Field(default=3600, ge=1)
+
+
+class LocalSinkConfig(_Strict):
+    directory: Path = Path("var/events")
+    #: fsync before answering 2xx. Turning it off trades durability for speed: tests only.
+    fsync: bool = True
+
+
+class KafkaSinkConfig(_Strict):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "webhooks.job-events"
+    dead_letter_topic: str = "webhooks.dead-letter"
+    client_id: str = "webhook-gateway"
+    compression_type: Literal["gzip", "lz4", "zstd", "snappy", "none"] = "lz4"
+    linger_ms: int = Field(default=5, ge=0, le=1000)
+    max_request_size: int = Field(default=2 * 1024 * 1024, ge=1024)
+    request_timeout_ms: int = Field(default=10_000, ge=100)
+    create_topics: bool = False
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=3, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretRef | None = None
+
+
+class SinkConfig(_Strict):
+    kind: Literal["local", "kafka"] = "local"
+    local: LocalSinkConfig = LocalSinkConfig()
+    kafka: KafkaSinkConfig = KafkaSinkConfig()
+
+
+class LoggingConfig(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    #: ``auto``: console when mode is development, JSON otherwise.
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    mode: Literal["production", "development"] = "production"
+    listen: ListenConfig = ListenConfig()
+    admin: AdminConfig = AdminConfig()
+    limits: LimitsConfig = LimitsConfig()
+    dedupe: DedupeConfig = DedupeConfig()
+    sink: SinkConfig = SinkConfig()
+    logging: LoggingConfig = LoggingConfig()
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit arguments, then the environment, then the YAML file.
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        for name in self.sources:
+            if not name or not all(c.isalnum() or c in "-_." for c in name) or len(name) > 64:
+                raise ValueError(f"source name {name!r}: use letters, digits, '-', '_', '.'")
+        widest = max((s.tolerance_seconds for s in self.sources.values()), default=0)
+        if self.dedupe.ttl_seconds < widest:
+            raise ValueError(
+                f"dedupe.ttl_seconds ({self.dedupe.ttl_seconds}) must cover the widest replay "
+                f"window ({widest} s), or a replayed delivery could pass as new"
+            )
+        return self
+
+    @property
+    def development(self) -> bool:
+        return self.mode == "development"
+
+    def source_specs(self) -> dict[str, SourceSpec]:
+        """Resolve every secret and validate every source; raises ``ConfigError``."""
+        specs: dict[str, SourceSpec] = {}
+        for name, src in self.sources.items():
+            adapter_class(src.provider)  # unknown provider -> ConfigError
+            ids = [s.id for s in src.secrets] + [k.id for k in src.public_keys]
+            if len(ids) != len(set(ids)):
+                raise ConfigError("duplicate_key_id", f"source {name!r}: key ids must be unique")
+            if not self.development:
+                for key in src.public_keys:
+                    if key.value in TEST_PUBLIC_KEYS:
+                        raise ConfigError(
+                            "test_key_in_production",
+                            f"source {name!r}: key {key.id!r} is the published local test key",
+                        )
+            specs[name] = SourceSpec(
+                name=name,
+                provider=src.provider,
+                secrets=tuple(
+                    NamedSecret(s.id, s.resolve(allow_inline=self.development)) for s in src.secrets
+                ),
+                public_keys=tuple(NamedKey(k.id, k.value) for k in src.public_keys),
+                tolerance_seconds=src.tolerance_seconds,
+                options=src.options,
+            )
+        return specs
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_yaml_data.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_yaml_data.get() or {})
+
+
+def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
+    """Read ``path`` (YAML) and apply environment overrides; ``None`` means defaults + env."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError("config_unreadable", f"{path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError("config_invalid", f"{path}: not valid YAML ({exc})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError("config_invalid", f"{path}: the top level must be a mapping")
+        data = loaded or {}
+    token = _yaml_data.set(data)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("config_invalid", describe_validation_error(exc)) from None
+    finally:
+        _yaml_data.reset(token)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Locations and messages only: pydantic's own text quotes input values, maybe secrets."""
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        lines.append(f"{where}: {err['msg']}")
+    return "; ".join(lines)

@@ -1,0 +1,205 @@
+"""The Kafka sink: idempotent producer, ``acks=all``, a record per event keyed by job.
+
+* key ``{source}:{job_id}``: one job's events share a partition, so consumers see them in order;
+* value: the canonical event JSON; headers: event_id, source, provider, schema_version,
+  content-type;
+* ``publish`` returns only when the broker acknowledged the record (all in-sync replicas);
+* the producer is (re)started in the background: a broker that is briefly away makes the
+  gateway answer 503 and report not ready, never crash-loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from typing import Any, ClassVar
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from gateway.errors import SinkUnavailable
+from gateway.logs import get_logger
+from gateway.settings import KafkaSinkConfig, Settings
+from gateway.sinks.base import Sink
+from schemas import DeadLetter, JobEvent
+
+log = get_logger("gateway.kafka")
+
+_RETRY_MIN_SECONDS = 0.5
+_RETRY_MAX_SECONDS = 10.0
+_HEALTH_INTERVAL_SECONDS = 2.0
+
+
+class KafkaSink(Sink):
+    kind: ClassVar[str] = "kafka"
+
+    def __init__(self, config: KafkaSinkConfig, settings: Settings) -> None:
+        self.config = config
+        self.topics = sorted(
+            {config.topic, config.dead_letter_topic}
+            | {s.topic for s in settings.sources.values() if s.topic}
+        )
+        self._producer: AIOKafkaProducer | None = None
+        self._connected = asyncio.Event()
+        self._healthy = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._connect_loop(), name="kafka-connect")
+
+    async def _connect_loop(self) -> None:
+        delay = _RETRY_MIN_SECONDS
+        while not self._closing:
+            try:
+                await self._connect()
+            except (KafkaError, OSError, SinkUnavailable) as exc:
+                log.warning("kafka_connect_failed", error=type(exc).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_SECONDS)
+                continue
+            return
+
+    def _common(self) -> dict[str, Any]:
+        c = self.config
+        options: dict[str, Any] = {
+            "bootstrap_servers": c.bootstrap_servers,
+            "client_id": c.client_id,
+            "request_timeout_ms": c.request_timeout_ms,
+            "security_protocol": c.security_protocol,
+        }
+        if c.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = ssl.create_default_context()
+        if c.sasl_mechanism is not None:
+            options["sasl_mechanism"] = c.sasl_mechanism
+            options["sasl_plain_username"] = c.sasl_username
+            if c.sasl_password is not None:
+                options["sasl_plain_password"] = c.sasl_password.resolve(allow_inline=False)
+        return options
+
+    async def _connect(self) -> None:
+        c = self.config
+        await self._ensure_topics()
+        producer = AIOKafkaProducer(
+            **self._common(),
+            acks="all",
+            enable_idempotence=True,
+            compression_type=None if c.compression_type == "none" else c.compression_type,
+            linger_ms=c.linger_ms,
+            max_request_size=c.max_request_size,
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+        self._healthy = True
+        self._connected.set()
+        log.info("kafka_connected", bootstrap_servers=c.bootstrap_servers, topics=self.topics)
+        self._monitor = asyncio.create_task(self._watch(producer), name="kafka-health")
+
+    async def _watch(self, producer: AIOKafkaProducer) -> None:
+        """Re-check the cluster while unhealthy, so readiness comes back without traffic.
+
+        Readiness off takes the pod out of the load balancer, so no publish would ever succeed
+        to flip it back: a metadata round trip does instead.
+        """
+        while not self._closing:
+            await asyncio.sleep(_HEALTH_INTERVAL_SECONDS)
+            try:
+                async with asyncio.timeout(self.config.request_timeout_ms / 1000):
+                    await producer.client.fetch_all_metadata()
+            except (KafkaError, OSError, TimeoutError):
+                if self._healthy:
+                    log.warning("kafka_unhealthy")
+                self._healthy = False
+            else:
+                if not self._healthy:
+                    log.info("kafka_healthy_again")
+                self._healthy = True
+
+    async def _ensure_topics(self) -> None:
+        admin = AIOKafkaAdminClient(**self._common())
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [t for t in self.topics if t not in existing]
+            if not missing:
+                return
+            if not self.config.create_topics:
+                raise SinkUnavailable(
+                    "topics_missing", f"topics {missing} do not exist (set create_topics)"
+                )
+            new = [
+                NewTopic(t, self.config.partitions, self.config.replication_factor) for t in missing
+            ]
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+            log.info("kafka_topics_created", topics=missing)
+        finally:
+            await admin.close()
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in (self._supervisor, self._monitor):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._producer is not None:
+            # stop() flushes every batch still pending before it returns.
+            await self._producer.stop()
+            self._producer = None
+        self._healthy = False
+
+    def ready(self) -> bool:
+        return self._producer is not None and self._healthy and not self._closing
+
+    # -- publishing ----------------------------------------------------------------------
+
+    async def publish(self, event: JobEvent, *, topic: str | None = None) -> None:
+        await self._send(
+            topic or self.config.topic,
+            event.partition_key,
+            event.model_dump_json().encode(),
+            event.event_id,
+            event.source,
+            event.provider,
+        )
+
+    async def publish_dead_letter(self, record: DeadLetter) -> None:
+        await self._send(
+            self.config.dead_letter_topic,
+            record.partition_key,
+            record.model_dump_json().encode(),
+            record.event_id,
+            record.source,
+            record.provider,
+        )
+
+    async def _send(
+        self, topic: str, key: str, value: bytes, event_id: str, source: str, provider: str
+    ) -> None:
+        producer = self._producer
+        if producer is None or self._closing:
+            raise SinkUnavailable("sink_unavailable", "not connected to Kafka")
+        headers = [
+            ("event_id", event_id.encode()),
+            ("source", source.encode()),
+            ("provider", provider.encode()),
+            ("schema_version", b"1"),
+            ("content-type", b"application/json"),
+        ]
+        try:
+            delivery = await producer.send(topic, value=value, key=key.encode(), headers=headers)
+            await delivery  # resolves when the broker has acknowledged (acks=all)
+        except KafkaError as exc:
+            self._healthy = False
+            raise SinkUnavailable("sink_unavailable", type(exc).__name__) from exc
+        self._healthy = True

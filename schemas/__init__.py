@@ -1,0 +1,29 @@
+"""The canonical job event: the contract between the gateway and every Kafka consumer.
+
+This package depends on nothing else in the repository, so a downstream service can vendor or
+import it alone (``pip install webhook-gateway`` and ``from schemas import JobEvent``).
+"""
+
+from schemas.dead_letter import DeadLetter
+from schemas.job_event import (
+    SCHEMA_VERSION,
+    Delivery,
+    JobError,
+    JobEvent,
+    JobMetrics,
+    JobStatus,
+    Output,
+    OutputKind,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DeadLetter",
+    "Delivery",
+    "JobError",
+    "JobEvent",
+    "JobMetrics",
+    "JobStatus",
+    "Output",
+    "OutputKind",
+]
