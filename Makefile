@@ -52,7 +52,7 @@ schema-check: venv
 	$(BIN)/webhook-gateway schema --check
 
 # The test session starts (and stops) its own Kafka broker through $(KAFKA).
-pytest: venv
+pytest: venv system-deps
 	$(KAFKA) fetch
 	$(BIN)/pytest
 

@@ -234,7 +234,7 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
     if outcome.retry_after is not None:
         headers["Retry-After"] = str(outcome.retry_after)
     elapsed = time.perf_counter() - started
-    _record(metrics, label, provider, outcome, elapsed, app[SINK].kind, source)
+    _record(metrics, label, provider, outcome, elapsed, app[SINK], source)
     _log(request_id, label, provider, outcome, elapsed)
     return web.Response(
         status=outcome.status,
@@ -250,9 +250,10 @@ def _record(
     provider: str,
     outcome: Outcome,
     elapsed: float,
-    sink_kind: str,
+    sink: Sink,
     source: Source | None,
 ) -> None:
+    sink_kind = sink.kind
     metrics.requests.labels(label, provider, str(outcome.status), outcome.outcome).inc()
     metrics.request_duration.labels(label).observe(elapsed)
     if outcome.status == 401 and outcome.reason:
@@ -262,13 +263,14 @@ def _record(
     if outcome.publish_seconds is not None:
         metrics.publish_duration.labels(sink_kind).observe(outcome.publish_seconds)
     if outcome.outcome == "accepted":
-        destination = (source.topic if source else None) or "default"
-        metrics.events_published.labels(label, destination).inc()
+        metrics.events_published.labels(
+            label, sink.topic_for(source.topic if source else None)
+        ).inc()
     elif outcome.outcome == "duplicate":
         metrics.duplicates.labels(label).inc()
     elif outcome.outcome == "dead_letter":
         metrics.dead_letters.labels(label, outcome.reason or "unknown").inc()
-        metrics.events_published.labels(label, "dead_letter").inc()
+        metrics.events_published.labels(label, sink.dead_letter_topic()).inc()
     elif outcome.outcome == "unavailable" and outcome.reason:
         metrics.publish_failures.labels(sink_kind, outcome.reason).inc()
 

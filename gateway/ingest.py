@@ -206,15 +206,20 @@ class Pipeline:
             headers=_diagnostic_headers(headers, source.adapter.sensitive_headers),
             raw_body_b64=base64.b64encode(raw).decode(),
         )
+        started = self._perf()
         failure = await self._publish(self.sink.publish_dead_letter(record))
+        elapsed = self._perf() - started
         if failure is not None:
             if claimed is None:
                 self.dedupe.release(event_id)
             outcome = self._outcome(503, "unavailable", verified, event_id, failure)
             outcome.retry_after = self._retry_after
+            outcome.publish_seconds = elapsed
             return outcome
         self.dedupe.commit(event_id)
-        return self._outcome(200, "dead_letter", verified, event_id, error.reason)
+        done = self._outcome(200, "dead_letter", verified, event_id, error.reason)
+        done.publish_seconds = elapsed
+        return done
 
     @staticmethod
     def _outcome(

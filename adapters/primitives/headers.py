@@ -31,6 +31,14 @@ def require_header(headers: Headers, names: Iterable[str]) -> str:
     value = first.strip()
     if not value:
         raise VerificationError("malformed_header", f"{'/'.join(names)} is empty")
+    try:
+        # aiohttp decodes header bytes with errors="surrogateescape": bytes that were not UTF-8
+        # arrive as lone surrogates, which every later .encode() would choke on.
+        value.encode()
+    except UnicodeEncodeError:
+        raise VerificationError(
+            "malformed_header", f"{'/'.join(names)} is not valid UTF-8"
+        ) from None
     return value
 
 

@@ -118,17 +118,19 @@ class Ed25519KeySet:
         """Fetch the JWKS now unless rate-limited; return whether a new set was installed."""
         if not self._urls or self._fetcher is None:
             return False
-        attempt_started = self._clock()
+        if self._lock.locked():
+            # Another delivery is fetching right now: wait for it and use what it installed.
+            async with self._lock:
+                return self._fresh()
         async with self._lock:
-            if self._last_attempt is not None and self._last_attempt >= attempt_started:
-                return self._fresh()  # another delivery fetched while we waited
+            now = self._clock()
             if (
                 not force
                 and self._last_attempt is not None
-                and attempt_started - self._last_attempt < self._min_refresh
+                and now - self._last_attempt < self._min_refresh
             ):
                 return False
-            self._last_attempt = self._clock()
+            self._last_attempt = now
             keys: list[tuple[str, VerifyKey]] = []
             failures = 0
             for url in self._urls:

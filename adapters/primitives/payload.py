@@ -28,7 +28,10 @@ def parse_json(raw: bytes) -> Any:
     try:
         if _LONG_DIGITS.search(raw) is None:
             return orjson.loads(raw)
-        return json.loads(raw, parse_constant=_reject_constant)
+        # Accept exactly what the fast path accepts (UTF-8 only, no BOM, no lone surrogates, no
+        # number that overflows a double), then parse again keeping long integers exact.
+        orjson.loads(raw)
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise NormalizationError("invalid_json", "body is not valid UTF-8 JSON") from exc
 
@@ -71,7 +74,10 @@ def opt_number(value: Any) -> float | None:
     """A non-negative finite number, or ``None``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range (parse_json keeps them exactly)
+        return None
     if number != number or number in (float("inf"), float("-inf")) or number < 0:
         return None
     return number

@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from adapters.base import Adapter, AdapterOptions, Normalized, Verified, first_secret
+from adapters.base import (
+    Adapter,
+    AdapterOptions,
+    AdapterServices,
+    Normalized,
+    SourceSpec,
+    Verified,
+    first_secret,
+)
 from adapters.errors import VerificationError
 from adapters.primitives import hmac_body
 from adapters.primitives.headers import Headers, require_header
@@ -26,6 +34,10 @@ class HmacBodyAdapter(Adapter):
 
     signature_header: ClassVar[str]
     Options: ClassVar[type[AdapterOptions]] = HmacBodyOptions
+
+    def __init__(self, spec: SourceSpec, services: AdapterServices | None = None) -> None:
+        super().__init__(spec, services)
+        first_secret(spec)  # no secret: nothing could ever verify, refuse the configuration
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -27,6 +27,13 @@ class Sink(abc.ABC):
     def ready(self) -> bool:
         """Whether a publish would be expected to succeed now (drives ``/readyz``)."""
 
+    def topic_for(self, override: str | None) -> str:
+        """The destination name an event with this source's ``topic`` override goes to."""
+        return override or "events"
+
+    def dead_letter_topic(self) -> str:
+        return "dead-letters"
+
     @abc.abstractmethod
     async def publish(self, event: JobEvent, *, topic: str | None = None) -> None:
         """Durably write ``event``; ``topic`` overrides the default destination."""

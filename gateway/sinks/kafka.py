@@ -15,11 +15,19 @@ import contextlib
 import ssl
 from typing import Any, ClassVar
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, codec
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 
-from gateway.errors import SinkUnavailable
+from gateway.errors import ConfigError, SinkUnavailable
 from gateway.logs import get_logger
 from gateway.settings import KafkaSinkConfig, Settings
 from gateway.sinks.base import Sink
@@ -30,12 +38,29 @@ log = get_logger("gateway.kafka")
 _RETRY_MIN_SECONDS = 0.5
 _RETRY_MAX_SECONDS = 10.0
 _HEALTH_INTERVAL_SECONDS = 2.0
+_STOP_TIMEOUT_SECONDS = 5.0
+# After these, an idempotent aiokafka producer never recovers (its sender task has exited, or
+# its producer id is no longer valid): the only way forward is a new producer.
+_FATAL = (
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    ProducerClosed,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+)
 
 
 class KafkaSink(Sink):
     kind: ClassVar[str] = "kafka"
 
     def __init__(self, config: KafkaSinkConfig, settings: Settings) -> None:
+        codecs = {"gzip": codec.has_gzip, "lz4": codec.has_lz4, "zstd": codec.has_zstd,
+                  "snappy": codec.has_snappy}  # fmt: skip
+        if config.compression_type in codecs and not codecs[config.compression_type]():
+            raise ConfigError(
+                "compression_unavailable",
+                f"{config.compression_type} compression needs cramjam (pip install cramjam)",
+            )
         self.config = config
         self.topics = sorted(
             {config.topic, config.dead_letter_topic}
@@ -46,7 +71,9 @@ class KafkaSink(Sink):
         self._healthy = False
         self._supervisor: asyncio.Task[None] | None = None
         self._monitor: asyncio.Task[None] | None = None
+        self._replacing: asyncio.Task[None] | None = None
         self._closing = False
+        self.replacements = 0
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -58,8 +85,13 @@ class KafkaSink(Sink):
         while not self._closing:
             try:
                 await self._connect()
-            except (KafkaError, OSError, SinkUnavailable) as exc:
-                log.warning("kafka_connect_failed", error=type(exc).__name__, retry_in=delay)
+            except Exception as exc:  # noqa: BLE001 - keep retrying whatever went wrong
+                log.warning(
+                    "kafka_connect_failed",
+                    error=type(exc).__name__,
+                    detail=str(exc)[:200],
+                    retry_in=delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX_SECONDS)
                 continue
@@ -110,8 +142,11 @@ class KafkaSink(Sink):
         Readiness off takes the pod out of the load balancer, so no publish would ever succeed
         to flip it back: a metadata round trip does instead.
         """
-        while not self._closing:
+        while not self._closing and self._is_current(producer):
             await asyncio.sleep(_HEALTH_INTERVAL_SECONDS)
+            if _sender_dead(producer):
+                self._replace(producer, "sender_stopped")
+                return
             try:
                 async with asyncio.timeout(self.config.request_timeout_ms / 1000):
                     await producer.client.fetch_all_metadata()
@@ -147,7 +182,7 @@ class KafkaSink(Sink):
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._supervisor, self._monitor):
+        for task in (self._supervisor, self._monitor, self._replacing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -157,6 +192,12 @@ class KafkaSink(Sink):
             await self._producer.stop()
             self._producer = None
         self._healthy = False
+
+    def topic_for(self, override: str | None) -> str:
+        return override or self.config.topic
+
+    def dead_letter_topic(self) -> str:
+        return self.config.dead_letter_topic
 
     def ready(self) -> bool:
         return self._producer is not None and self._healthy and not self._closing
@@ -201,5 +242,39 @@ class KafkaSink(Sink):
             await delivery  # resolves when the broker has acknowledged (acks=all)
         except KafkaError as exc:
             self._healthy = False
+            log.warning("kafka_send_failed", error=type(exc).__name__, detail=str(exc)[:200])
+            if isinstance(exc, _FATAL) or _sender_dead(producer):
+                self._replace(producer, type(exc).__name__)
             raise SinkUnavailable("sink_unavailable", type(exc).__name__) from exc
         self._healthy = True
+
+    def _is_current(self, producer: AIOKafkaProducer) -> bool:
+        # A call, not an inline `is`: mypy would narrow the argument to the attribute's type.
+        return self._producer is producer
+
+    def _replace(self, broken: AIOKafkaProducer, reason: str) -> None:
+        """Swap a producer that cannot recover for a new one (new producer id), once.
+
+        Records still queued in the old one were never acknowledged, so their requests were
+        (or will be) answered 503 and the providers retry them: nothing acknowledged is lost.
+        """
+        if not self._is_current(broken) or self._closing:
+            return
+        self._producer = None
+        self._healthy = False
+        self.replacements += 1
+        log.error("kafka_producer_replaced", reason=reason)
+
+        async def replace() -> None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(_STOP_TIMEOUT_SECONDS):
+                    await broken.stop()
+            await self._connect_loop()
+
+        self._replacing = asyncio.create_task(replace(), name="kafka-replace")
+
+
+def _sender_dead(producer: AIOKafkaProducer) -> bool:
+    """aiokafka exposes no public check; a finished sender task means no send will complete."""
+    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    return task is not None and task.done()
