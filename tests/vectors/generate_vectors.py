@@ -1,7 +1,8 @@
-"""Regenerate the vector files in this folder: ``python tests/vectors/generate_vectors.py``.
+"""Regenerate the vector files in this folder:
+``python tests/vectors/generate_vectors.py OFFICIAL_VECTORS.json``.
 
-The official vectors are copied from the research notes' ``vectors.json`` (path given as the
-first argument, by default ``../shared/reference/vectors.json`` beside the repository); the
+The official vectors are copied from a ``vectors.json`` of the providers' published
+known-answer vectors (Standard Webhooks, OpenAI, fal, Stripe, GitHub, ElevenLabs); the
 negative and derived cases are computed here with ``hmac``/``hashlib``/PyNaCl directly, never
 with the adapters under test. Tests read only the JSON files, so nothing outside the repository
 is needed at test time. The output is deterministic: rerunning changes no file.
@@ -21,7 +22,6 @@ from typing import Any
 from nacl.signing import SigningKey
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_OFFICIAL = HERE.parents[2] / "shared" / "reference" / "vectors.json"
 
 Json = dict[str, Any]
 
@@ -947,7 +947,9 @@ def unsupported(w: Writer, official: Json) -> None:
 
 
 def main() -> None:
-    source = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OFFICIAL
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: generate_vectors.py OFFICIAL_VECTORS.json")
+    source = Path(sys.argv[1])
     official = json.loads(source.read_text(encoding="utf-8"))
     for child in HERE.iterdir():
         if child.is_dir():
