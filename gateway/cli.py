@@ -33,16 +33,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.logs import configure_logging
+    from gateway.logs import configure_logging, resolved_format
     from gateway.server import run
 
     settings = _settings(args)
-    fmt = settings.logging.format
-    if fmt == "auto":
-        fmt = "console" if settings.development else "json"
-    configure_logging(settings.logging.level, fmt)
+    configure_logging(settings.logging.level, resolved_format(settings))
     settings.source_specs()  # fail fast, before binding ports, on a secret that is missing
-    return run(settings)
+    return run(settings, workers=args.workers)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -151,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = with_config(sub.add_parser("serve", help="run the gateway"))
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEBHOOK_GATEWAY_WORKERS", "1")),
+        help="processes sharing the public port (SO_REUSEPORT); admin ports count up from "
+        "admin.port (default: $WEBHOOK_GATEWAY_WORKERS or 1)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = with_config(sub.add_parser("check-config", help="validate settings and secrets"))

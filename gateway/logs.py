@@ -104,5 +104,13 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
     )
 
 
+def resolved_format(settings: Any) -> str:
+    """``logging.format`` with ``auto`` resolved: console in development, JSON otherwise."""
+    fmt: str = settings.logging.format
+    if fmt == "auto":
+        fmt = "console" if settings.development else "json"
+    return fmt
+
+
 def get_logger(name: str = "gateway") -> Any:
     return structlog.get_logger(name)

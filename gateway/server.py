@@ -8,6 +8,7 @@ and the process exits 0. Nothing answered 2xx is lost: a 2xx is only ever sent a
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from typing import Any
@@ -21,7 +22,7 @@ from gateway.settings import Settings
 log = get_logger("gateway.server")
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> None:
     app = create_app(settings)
     admin = create_admin_app(app)
     grace = settings.limits.shutdown_grace_seconds
@@ -29,8 +30,17 @@ async def serve(settings: Settings) -> None:
     admin_runner = web.AppRunner(admin, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await admin_runner.setup()
-    site = web.TCPSite(runner, settings.listen.host, settings.listen.port, backlog=1024)
-    admin_site = web.TCPSite(admin_runner, settings.admin.host, settings.admin.port)
+    # With several workers, the kernel spreads connections over processes bound to one port
+    # (SO_REUSEPORT); each worker has its own admin port (admin.port + worker index), so each
+    # can be probed and scraped on its own.
+    site = web.TCPSite(
+        runner,
+        settings.listen.host,
+        settings.listen.port,
+        backlog=1024,
+        reuse_port=workers > 1 or None,
+    )
+    admin_site = web.TCPSite(admin_runner, settings.admin.host, settings.admin.port + worker)
     await site.start()
     await admin_site.start()
     log.info(
@@ -39,6 +49,8 @@ async def serve(settings: Settings) -> None:
         admin=f"http://{settings.admin.host}:{_port(admin_site)}",
         sources=sorted(settings.sources),
         sink=settings.sink.kind,
+        worker=worker,
+        workers=workers,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -60,7 +72,14 @@ def _port(site: web.TCPSite) -> int:
     return int(sockets[0].getsockname()[1]) if sockets else -1
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, workers: int = 1) -> int:
+    """Serve in this process, or with ``workers > 1`` in that many child processes."""
+    if workers > 1:
+        return _run_workers(settings, workers)
+    return _run_one(settings, 0, 1)
+
+
+def _run_one(settings: Settings, worker: int, workers: int) -> int:
     loop_factory = None
     if sys.platform != "win32":
         try:
@@ -70,5 +89,54 @@ def run(settings: Settings) -> int:
         except ImportError:
             pass
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(settings))
+        runner.run(serve(settings, worker=worker, workers=workers))
     return 0
+
+
+def _worker_main(settings: Settings, worker: int, workers: int, log_level: str, fmt: str) -> None:
+    from gateway.logs import configure_logging
+
+    configure_logging(log_level, fmt)
+    raise SystemExit(_run_one(settings, worker, workers))
+
+
+def _run_workers(settings: Settings, workers: int) -> int:
+    """Start ``workers`` processes sharing the public port; forward SIGTERM/SIGINT to them.
+
+    Each worker dedupes on its own, so a redelivery landing on another worker can be published
+    twice: the same at-least-once contract as several replicas (consumers dedupe by event_id).
+    """
+    import multiprocessing
+
+    from gateway.logs import resolved_format
+
+    ctx = multiprocessing.get_context("spawn")
+    fmt = resolved_format(settings)
+    procs = [
+        ctx.Process(
+            target=_worker_main,
+            args=(settings, i, workers, settings.logging.level, fmt),
+            name=f"webhook-gateway-worker-{i}",
+        )
+        for i in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for proc in procs:
+        proc.join()
+    codes = [proc.exitcode for proc in procs]
+    if not stopping:
+        log.error("worker_exited", exit_codes=codes)
+        return 1
+    return 0 if all(code == 0 for code in codes) else 1
