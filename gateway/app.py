@@ -37,6 +37,7 @@ class State:
     """Mutable runtime state that readiness and the overload guard read."""
 
     in_flight: int = 0
+    draining: bool = False
     shutting_down: bool = False
     started: bool = False
     http: aiohttp.ClientSession | None = None
@@ -134,7 +135,7 @@ def is_ready(app: web.Application) -> tuple[bool, dict[str, bool]]:
     state, sink, pipeline = app[STATE], app[SINK], app[PIPELINE]
     checks = {
         "started": state.started,
-        "not_shutting_down": not state.shutting_down,
+        "not_shutting_down": not (state.shutting_down or state.draining),
         "sink": sink.ready(),
     }
     for name, source in pipeline.sources.items():

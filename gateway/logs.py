@@ -75,6 +75,52 @@ class QueueWriter:
 _writer: QueueWriter | None = None
 
 
+class _ToStructlog(logging.Handler):
+    """Send records of libraries that use stdlib logging (aiokafka, aiohttp) through structlog,
+    so every line has one format."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a library's bad format string must not kill logging
+            message = str(record.msg)
+        structlog.get_logger(record.name).log(record.levelno, message[:500], logger=record.name)
+
+
+class _RateLimit(logging.Filter):
+    """At most one record per (logger, message template) every ``seconds``: while Kafka is down,
+    aiokafka reports every reconnect attempt, which would otherwise flood the log."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        super().__init__()
+        self._seconds = seconds
+        self._last: dict[tuple[str, object], float] = {}
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg)
+        last = self._last.get(key)
+        if last is not None and record.created - last < self._seconds:
+            self.suppressed += 1
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[key] = record.created
+        return True
+
+
+def _route_stdlib(level: int) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _ToStructlog):
+            root.removeHandler(handler)
+    handler = _ToStructlog()
+    handler.addFilter(_RateLimit())
+    root.addHandler(handler)
+    # Libraries log at INFO about every connection; their warnings and errors are what matter.
+    root.setLevel(max(level, logging.WARNING))
+
+
 def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
     """Configure structlog once per process. ``fmt`` is ``json`` or ``console``."""
     global _writer  # logging is process-wide by nature
@@ -102,6 +148,7 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
         logger_factory=structlog.PrintLoggerFactory(file=_writer),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
+    _route_stdlib(_LEVELS[level])
 
 
 def resolved_format(settings: Any) -> str:

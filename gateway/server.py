@@ -26,7 +26,15 @@ async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> Non
     app = create_app(settings)
     admin = create_admin_app(app)
     grace = settings.limits.shutdown_grace_seconds
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace, handle_signals=False)
+    # aiohttp arms its keep-alive timer when a connection opens and closes the connection if
+    # no complete request (headers) arrived by then: that timer is our header-read deadline.
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=grace,
+        handle_signals=False,
+        keepalive_timeout=settings.limits.header_timeout_seconds,
+    )
     admin_runner = web.AppRunner(admin, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await admin_runner.setup()
@@ -58,6 +66,9 @@ async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> Non
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting_down", grace_seconds=grace, in_flight=app[STATE].in_flight)
+    app[STATE].draining = True  # /readyz false; requests are still served
+    if settings.limits.drain_delay_seconds:
+        await asyncio.sleep(settings.limits.drain_delay_seconds)
     app[STATE].shutting_down = True
     # cleanup(): stop accepting, wait for in-flight handlers (up to grace), then run the
     # cleanup contexts, which flush and close the sink.

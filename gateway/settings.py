@@ -104,12 +104,17 @@ class AdminConfig(_Strict):
 class LimitsConfig(_Strict):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_in_flight: int = Field(default=1000, ge=1)
+    #: Seconds a connection may take to send a request's headers (also the idle keep-alive).
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
     #: Seconds a client may take to send its whole body.
     body_timeout_seconds: float = Field(default=10.0, gt=0)
     #: Seconds allowed for the sink to durably accept one event before answering 503.
     publish_timeout_seconds: float = Field(default=5.0, gt=0)
     retry_after_seconds: int = Field(default=5, ge=1)
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+    #: After SIGTERM, keep serving this long with /readyz false, so load balancers stop sending
+    #: before the listener closes (Kubernetes: a few seconds; a bare host: 0).
+    drain_delay_seconds: float = Field(default=0.0, ge=0)
 
 
 class DedupeConfig(_Strict):

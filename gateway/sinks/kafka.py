@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from typing import Any, ClassVar
 
 from aiokafka import AIOKafkaProducer, codec
@@ -39,6 +40,7 @@ _RETRY_MIN_SECONDS = 0.5
 _RETRY_MAX_SECONDS = 10.0
 _HEALTH_INTERVAL_SECONDS = 2.0
 _STOP_TIMEOUT_SECONDS = 5.0
+_LOG_EVERY_SECONDS = 5.0
 # After these, an idempotent aiokafka producer never recovers (its sender task has exited, or
 # its producer id is no longer valid): the only way forward is a new producer.
 _FATAL = (
@@ -72,6 +74,8 @@ class KafkaSink(Sink):
         self._supervisor: asyncio.Task[None] | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._replacing: asyncio.Task[None] | None = None
+        self._send_failure_logged: dict[str, float] = {}
+        self._send_failures_suppressed: dict[str, int] = {}
         self._closing = False
         self.replacements = 0
 
@@ -242,11 +246,28 @@ class KafkaSink(Sink):
             await delivery  # resolves when the broker has acknowledged (acks=all)
         except KafkaError as exc:
             self._healthy = False
-            log.warning("kafka_send_failed", error=type(exc).__name__, detail=str(exc)[:200])
+            self._log_send_failure(exc)
             if isinstance(exc, _FATAL) or _sender_dead(producer):
                 self._replace(producer, type(exc).__name__)
             raise SinkUnavailable("sink_unavailable", type(exc).__name__) from exc
         self._healthy = True
+
+    def _log_send_failure(self, exc: KafkaError) -> None:
+        """One line per error type every few seconds: an outage fails every request, and the
+        metrics count them all; the log only needs to say what is happening."""
+        name = type(exc).__name__
+        now = time.monotonic()
+        last = self._send_failure_logged.get(name)
+        self._send_failures_suppressed[name] = self._send_failures_suppressed.get(name, 0) + 1
+        if last is not None and now - last < _LOG_EVERY_SECONDS:
+            return
+        self._send_failure_logged[name] = now
+        log.warning(
+            "kafka_send_failed",
+            error=name,
+            detail=str(exc)[:200],
+            count_since_last=self._send_failures_suppressed.pop(name),
+        )
 
     def _is_current(self, producer: AIOKafkaProducer) -> bool:
         # A call, not an inline `is`: mypy would narrow the argument to the attribute's type.
