@@ -215,3 +215,35 @@ async def test_no_loss_under_broker_restart(
     )
     assert missing == set()
     assert retried > 0  # the outage really happened mid-run
+
+
+async def test_example_consumer_reads_and_dedupes(
+    kafka_broker: Broker, aiohttp_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from examples.consume import consume
+
+    settings = kafka_settings(kafka_broker.bootstrap)
+    client = await ready_client(aiohttp_client, settings)
+    raw, headers = signed(settings, "replicate", "succeeded", job_id="pred-consumer")
+    assert (await client.post("/webhooks/replicate", data=raw, headers=headers)).status == 200
+    raw, headers = signed(settings, "fal", "failed", job_id="fal-consumer")
+    assert (await client.post("/webhooks/fal", data=raw, headers=headers)).status == 200
+    # A second copy of the first record, as a cross-replica redelivery would produce.
+    [first, *_] = await read_topic(kafka_broker.bootstrap, settings.sink.kafka.topic)
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.sink.kafka.topic, first.value, key=first.key, partition=first.partition
+        )
+    finally:
+        await producer.stop()
+    topic = settings.sink.kafka.topic
+    handled = await consume(kafka_broker.bootstrap, topic, "g1", idle_exit_seconds=2)
+    out = capsys.readouterr().out
+    assert handled == 2
+    assert f"duplicate {json.loads(first.value)['event_id']}: already handled" in out
+    assert "replicate job pred-consumer succeeded: https://replicate.delivery/" in out
+    assert "fal job fal-consumer failed: Invalid status code: 422" in out
