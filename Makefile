@@ -11,7 +11,7 @@ KAFKA_DATA ?= var/kafka
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint typecheck schema schema-check pytest kafka kafka-stop \
-        run-kafka system-deps bench bench-smoke clean
+        run-kafka system-deps bench bench-smoke clean image compose-up compose-down
 
 help:
 	@echo "make run        run the gateway with $(CONFIG) (local event log in var/events)"
@@ -67,3 +67,13 @@ run-kafka: venv
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info
+
+# Conveniences for users with Docker (not used by the tests: Docker does not run in CI).
+image:
+	docker build -f deploy/Dockerfile -t webhook-gateway:0.1.0 .
+
+compose-up:
+	docker compose -f deploy/docker-compose.yml up --build -d
+
+compose-down:
+	docker compose -f deploy/docker-compose.yml down -v

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from adapters import ConfigError, build_adapter
+from adapters import AdapterServices, ConfigError, build_adapter
 from adapters.examples import names as example_names
 from adapters.examples import render as render_example
 from gateway.settings import Settings, load_settings
@@ -42,11 +42,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run(settings, workers=args.workers)
 
 
+async def _no_fetch(url: str) -> bytes:
+    raise ConfigError("offline", f"check-config does not fetch {url}")
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     specs = settings.source_specs()
+    # JWKS URLs are fetched by `serve` at startup; here a fetcher only has to exist.
+    offline = AdapterServices(fetcher=_no_fetch)
     for spec in specs.values():
-        build_adapter(spec)  # validates provider options and key encodings
+        build_adapter(spec, offline)  # validates provider options and key encodings
     print(f"ok: {len(specs)} source(s), sink {settings.sink.kind}, mode {settings.mode}")
     for name, spec in sorted(specs.items()):
         keys = [s.id for s in spec.secrets] + [k.id for k in spec.public_keys]

@@ -194,8 +194,11 @@ def test_sigterm_under_load_loses_nothing(
                     except (aiohttp.ClientError, OSError):
                         refused += 1
 
-                tasks = [asyncio.create_task(one(i)) for i in range(600)]
-                await asyncio.sleep(0.3)
+                tasks = [asyncio.create_task(one(i)) for i in range(1000)]
+                # Signal mid-load whatever the machine's speed: after the first acceptances.
+                async with asyncio.timeout(60):
+                    while len(accepted) < 50:
+                        await asyncio.sleep(0.01)
                 proc.send_signal(signal.SIGTERM)
                 await asyncio.gather(*tasks)
 

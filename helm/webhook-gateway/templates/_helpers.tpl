@@ -1,0 +1,195 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "webhook-gateway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: release-chart, or the release name alone when it already contains the chart's.
+Truncated to 57 characters so "<fullname>-admin" still fits a DNS label. */}}
+{{- define "webhook-gateway.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 57 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 57 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 57 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "webhook-gateway.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "webhook-gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "webhook-gateway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "webhook-gateway.labels" -}}
+helm.sh/chart: {{ include "webhook-gateway.chart" . }}
+{{ include "webhook-gateway.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: webhook-gateway
+{{- end }}
+
+{{- define "webhook-gateway.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "webhook-gateway.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "webhook-gateway.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Fixed by the image and the chart: the container's ports and paths. */}}
+{{- define "webhook-gateway.httpPort" -}}8080{{- end }}
+{{- define "webhook-gateway.adminPort" -}}9102{{- end }}
+{{- define "webhook-gateway.configDir" -}}/etc/webhook-gateway{{- end }}
+{{- define "webhook-gateway.dataDir" -}}/var/lib/webhook-gateway{{- end }}
+
+{{/* The grace the pod gets on termination: the gateway's drain delay and shutdown grace,
+and 10 s for the sink to flush and the process to exit. */}}
+{{- define "webhook-gateway.terminationGracePeriodSeconds" -}}
+{{- $limits := .Values.gateway.limits }}
+{{- add (int (ceil (addf $limits.drainDelaySeconds $limits.shutdownGraceSeconds))) 10 }}
+{{- end }}
+
+{{/* Environment variable that carries one source secret: WEBHOOK_SECRET_<SOURCE>__<ID>,
+upper-cased, every other character an underscore. Never WEBHOOK_GATEWAY_*: that prefix is the
+gateway's own settings override. */}}
+{{- define "webhook-gateway.secretEnvName" -}}
+{{- $source := index . 0 }}
+{{- $id := index . 1 }}
+{{- printf "WEBHOOK_SECRET_%s__%s" (regexReplaceAll "[^A-Z0-9]" (upper $source) "_") (regexReplaceAll "[^A-Z0-9]" (upper (toString $id)) "_") }}
+{{- end }}
+
+{{- define "webhook-gateway.kafkaPasswordEnv" -}}KAFKA_SASL_PASSWORD{{- end }}
+
+{{/* The env entries (YAML list) that bring secretRef-backed secrets into the container. Fails
+when two secrets would share a variable name. */}}
+{{- define "webhook-gateway.secretEnv" -}}
+{{- $seen := dict }}
+{{- range $name, $src := .Values.sources }}
+{{- range $secret := ($src.secrets | default list) }}
+{{- if $secret.secretRef }}
+{{- $env := include "webhook-gateway.secretEnvName" (list $name $secret.id) }}
+{{- if hasKey $seen $env }}
+{{- fail (printf "sources.%s: secret %q maps to environment variable %s, which another secret already uses; rename the source or the secret id" $name (toString $secret.id) $env) }}
+{{- end }}
+{{- $_ := set $seen $env true }}
+- name: {{ $env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret.secretRef.name | quote }}
+      key: {{ $secret.secretRef.key | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with .Values.kafka.sasl }}
+{{- if .mechanism }}
+{{- if not (and .passwordSecretRef.name .passwordSecretRef.key) }}
+{{- fail "kafka.sasl.mechanism is set: set kafka.sasl.passwordSecretRef.name and .key" }}
+{{- end }}
+- name: {{ include "webhook-gateway.kafkaPasswordEnv" $ }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .passwordSecretRef.name | quote }}
+      key: {{ .passwordSecretRef.key | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The gateway's configuration file (see gateway/settings.py), as YAML. */}}
+{{- define "webhook-gateway.config" -}}
+{{- $v := .Values }}
+{{- if not $v.sources }}
+{{- fail "sources: configure at least one webhook source (see the example in the chart's values.yaml)" }}
+{{- end }}
+{{- $reserved := list "provider" "secrets" "public_keys" "tolerance_seconds" "topic" }}
+{{- $sources := dict }}
+{{- range $name, $src := $v.sources }}
+{{- $out := dict "provider" $src.provider }}
+{{- $secrets := list }}
+{{- range $secret := ($src.secrets | default list) }}
+{{- if $secret.secretRef }}
+{{- $secrets = append $secrets (dict "id" (toString $secret.id) "env" (include "webhook-gateway.secretEnvName" (list $name $secret.id))) }}
+{{- else }}
+{{- $secrets = append $secrets (dict "id" (toString $secret.id) "file" $secret.file) }}
+{{- end }}
+{{- end }}
+{{- if $secrets }}
+{{- $_ := set $out "secrets" $secrets }}
+{{- end }}
+{{- $keys := list }}
+{{- range $key := ($src.publicKeys | default list) }}
+{{- $keys = append $keys (dict "id" (toString $key.id) "value" $key.value) }}
+{{- end }}
+{{- if $keys }}
+{{- $_ := set $out "public_keys" $keys }}
+{{- end }}
+{{- if hasKey $src "toleranceSeconds" }}
+{{- $_ := set $out "tolerance_seconds" $src.toleranceSeconds }}
+{{- end }}
+{{- if $src.topic }}
+{{- $_ := set $out "topic" $src.topic }}
+{{- end }}
+{{- range $option, $value := ($src.options | default dict) }}
+{{- if has $option $reserved }}
+{{- fail (printf "sources.%s.options.%s: set it as a source key, not an option" $name $option) }}
+{{- end }}
+{{- $_ := set $out $option $value }}
+{{- end }}
+{{- $_ := set $sources $name $out }}
+{{- end }}
+{{- $k := $v.kafka }}
+{{- $kafka := dict
+  "bootstrap_servers" $k.bootstrapServers
+  "topic" $k.topic
+  "dead_letter_topic" $k.deadLetterTopic
+  "client_id" $k.clientId
+  "compression_type" $k.compressionType
+  "linger_ms" $k.lingerMs
+  "max_request_size" $k.maxRequestSize
+  "request_timeout_ms" $k.requestTimeoutMs
+  "create_topics" $k.createTopics
+  "partitions" $k.partitions
+  "replication_factor" $k.replicationFactor
+  "security_protocol" $k.securityProtocol }}
+{{- if $k.sasl.mechanism }}
+{{- $_ := set $kafka "sasl_mechanism" $k.sasl.mechanism }}
+{{- $_ := set $kafka "sasl_username" $k.sasl.username }}
+{{- $_ := set $kafka "sasl_password" (dict "id" "kafka" "env" (include "webhook-gateway.kafkaPasswordEnv" .)) }}
+{{- end }}
+{{- $l := $v.gateway.limits }}
+{{- $config := dict
+  "mode" "production"
+  "listen" (dict "host" "0.0.0.0" "port" (int (include "webhook-gateway.httpPort" .)))
+  "admin" (dict "host" "0.0.0.0" "port" (int (include "webhook-gateway.adminPort" .)))
+  "limits" (dict
+    "max_body_bytes" $l.maxBodyBytes
+    "max_in_flight" $l.maxInFlight
+    "header_timeout_seconds" $l.headerTimeoutSeconds
+    "body_timeout_seconds" $l.bodyTimeoutSeconds
+    "publish_timeout_seconds" $l.publishTimeoutSeconds
+    "retry_after_seconds" $l.retryAfterSeconds
+    "drain_delay_seconds" $l.drainDelaySeconds
+    "shutdown_grace_seconds" $l.shutdownGraceSeconds)
+  "dedupe" (dict "max_entries" $v.gateway.dedupe.maxEntries "ttl_seconds" $v.gateway.dedupe.ttlSeconds)
+  "sink" (dict
+    "kind" "kafka"
+    "local" (dict "directory" (printf "%s/events" (include "webhook-gateway.dataDir" .)))
+    "kafka" $kafka)
+  "logging" (dict "level" $v.gateway.logging.level "format" "json")
+  "sources" $sources }}
+{{- toYaml $config }}
+{{- end }}
