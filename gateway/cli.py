@@ -121,9 +121,21 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 def cmd_events_tail(args: argparse.Namespace) -> int:
     from gateway.sinks.local_log import DEAD_LETTERS_FILE, EVENTS_FILE
-    from gateway.tail import tail
+    from gateway.tail import tail, tail_kafka
 
     settings = _settings(args)
+    if settings.sink.kind == "kafka" and args.directory is None:
+        kafka = settings.sink.kafka
+        topic = kafka.dead_letter_topic if args.dead_letters else (args.topic or kafka.topic)
+        return asyncio.run(
+            tail_kafka(
+                kafka.bootstrap_servers,
+                topic,
+                lines=args.lines,
+                follow=args.follow,
+                pretty=args.pretty,
+            )
+        )
     directory = Path(args.directory or settings.sink.local.directory)
     path = directory / (DEAD_LETTERS_FILE if args.dead_letters else EVENTS_FILE)
     return tail(path, lines=args.lines, follow=args.follow, pretty=args.pretty)
@@ -181,12 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     events = sub.add_parser("events", help="read the local event log")
     events_sub = events.add_subparsers(dest="events_command", required=True)
-    p = with_config(events_sub.add_parser("tail", help="print the latest events"))
+    p = with_config(
+        events_sub.add_parser(
+            "tail", help="print the latest events (local log, or the Kafka topic if sink is kafka)"
+        )
+    )
     p.add_argument("-n", "--lines", type=int, default=10)
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     p.add_argument("--dead-letters", action="store_true", help="read dead letters instead")
     p.add_argument("--pretty", action="store_true", help="indent each event")
-    p.add_argument("--directory", help="log directory (default: from the settings)")
+    p.add_argument("--directory", help="local log directory (default: from the settings)")
+    p.add_argument(
+        "--topic", help="Kafka topic, when the sink is Kafka (default: sink.kafka.topic)"
+    )
     p.set_defaults(func=cmd_events_tail)
 
     p = sub.add_parser("schema", help="write (or --check) the JSON Schema files")

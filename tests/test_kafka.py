@@ -247,3 +247,27 @@ async def test_example_consumer_reads_and_dedupes(
     assert f"duplicate {json.loads(first.value)['event_id']}: already handled" in out
     assert "replicate job pred-consumer succeeded: https://replicate.delivery/" in out
     assert "fal job fal-consumer failed: Invalid status code: 422" in out
+
+
+async def test_events_tail_reads_the_kafka_topic(
+    kafka_broker: Broker, aiohttp_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.tail import tail_kafka
+
+    settings = kafka_settings(kafka_broker.bootstrap)
+    client = await ready_client(aiohttp_client, settings)
+    sent = []
+    for i in range(5):
+        raw, headers = signed(settings, "instantapi", job_id=f"task-{i}")
+        response = await client.post("/webhooks/instantapi", data=raw, headers=headers)
+        sent.append((await response.json())["event_id"])
+    topic = settings.sink.kafka.topic
+    assert await tail_kafka(kafka_broker.bootstrap, topic, lines=2, follow=False, pretty=False) == 0
+    out = capsys.readouterr().out.splitlines()
+    shown = [json.loads(line)["event_id"] for line in out if line.startswith("{")]
+    # The last 2 records of each of the topic's 3 partitions: between 2 and 5 of the 5 sent.
+    assert 2 <= len(shown) <= 5
+    assert set(shown) <= set(sent)
+    missing = await tail_kafka(kafka_broker.bootstrap, "no-such-topic", lines=2, follow=False,
+                               pretty=False)  # fmt: skip
+    assert missing == 1
