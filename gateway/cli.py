@@ -141,6 +141,23 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
     return tail(path, lines=args.lines, follow=args.follow, pretty=args.pretty)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from gateway.replay import replay_configured
+
+    settings = _settings(args)
+    report = asyncio.run(
+        replay_configured(
+            settings,
+            source_filter=args.source,
+            reason_filter=args.reason,
+            dry_run=args.dry_run,
+        )
+    )
+    prefix = "dry run: would have " if args.dry_run else ""
+    print(prefix + report.summary())
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from gateway.schema_export import check_schemas, write_schemas
 
@@ -207,6 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--topic", help="Kafka topic, when the sink is Kafka (default: sink.kafka.topic)"
     )
     p.set_defaults(func=cmd_events_tail)
+
+    dead = sub.add_parser("dead-letters", help="work with dead-letter records")
+    dead_sub = dead.add_subparsers(dest="dead_command", required=True)
+    p = with_config(
+        dead_sub.add_parser(
+            "replay",
+            help="publish dead letters that now normalize (after an upgrade) as job events",
+        )
+    )
+    p.add_argument("--source", help="only this source")
+    p.add_argument("--reason", help="only dead letters with this reason")
+    p.add_argument("--dry-run", action="store_true", help="report, publish nothing")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("schema", help="write (or --check) the JSON Schema files")
     p.add_argument("--out", help=f"directory (default: {SCHEMA_DIR.name}/ in the source tree)")

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters import Adapter, NormalizationError, TemporaryError, VerificationError, Verified
+from adapters import (
+    Adapter,
+    NormalizationError,
+    Normalized,
+    TemporaryError,
+    VerificationError,
+    Verified,
+)
 from adapters.primitives.headers import Headers
 from adapters.primitives.payload import parse_json
 from gateway import event_id as ids
@@ -136,21 +143,8 @@ class Pipeline:
                 if not await self.dedupe.claim(event_id):
                     return self._outcome(200, "duplicate", verified, event_id)
                 claimed = event_id
-            event = JobEvent(
-                event_id=claimed,
-                source=source.name,
-                provider=source.provider,
-                job_id=facts.job_id,
-                status=facts.status,
-                provider_event_type=facts.provider_event_type,
-                outputs=facts.outputs,
-                error=facts.error,
-                metrics=facts.metrics,
-                occurred_at=facts.occurred_at,
-                received_at=_utc(received),
-                verified_at=_utc(verified_at),
-                delivery=_delivery(verified),
-                raw=payload,
+            event = build_event(
+                claimed, source, facts, verified, payload, _utc(received), _utc(verified_at)
             )
             started = self._perf()
             failure = await self._publish(self.sink.publish(event, topic=source.topic))
@@ -238,6 +232,34 @@ class Pipeline:
             key_id=verified.key_id,
             scheme=verified.scheme,
         )
+
+
+def build_event(
+    event_id: str,
+    source: Source,
+    facts: Normalized,
+    verified: Verified,
+    payload: Any,
+    received_at: datetime,
+    verified_at: datetime,
+) -> JobEvent:
+    """The canonical event from an adapter's facts plus what the gateway knows."""
+    return JobEvent(
+        event_id=event_id,
+        source=source.name,
+        provider=source.provider,
+        job_id=facts.job_id,
+        status=facts.status,
+        provider_event_type=facts.provider_event_type,
+        outputs=facts.outputs,
+        error=facts.error,
+        metrics=facts.metrics,
+        occurred_at=facts.occurred_at,
+        received_at=received_at,
+        verified_at=verified_at,
+        delivery=_delivery(verified),
+        raw=payload,
+    )
 
 
 def _utc(seconds: float) -> datetime:
