@@ -144,7 +144,14 @@ class Pipeline:
                     return self._outcome(200, "duplicate", verified, event_id)
                 claimed = event_id
             event = build_event(
-                claimed, source, facts, verified, payload, _utc(received), _utc(verified_at)
+                claimed,
+                source.name,
+                source.provider,
+                facts,
+                verified,
+                payload,
+                _utc(received),
+                _utc(verified_at),
             )
             started = self._perf()
             failure = await self._publish(self.sink.publish(event, topic=source.topic))
@@ -236,7 +243,8 @@ class Pipeline:
 
 def build_event(
     event_id: str,
-    source: Source,
+    source: str,
+    provider: str,
     facts: Normalized,
     verified: Verified,
     payload: Any,
@@ -246,8 +254,8 @@ def build_event(
     """The canonical event from an adapter's facts plus what the gateway knows."""
     return JobEvent(
         event_id=event_id,
-        source=source.name,
-        provider=source.provider,
+        source=source,
+        provider=provider,
         job_id=facts.job_id,
         status=facts.status,
         provider_event_type=facts.provider_event_type,

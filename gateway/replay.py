@@ -96,8 +96,8 @@ async def replay(
             report.still_dead[exc.reason] += 1
             continue
         event = build_event(
-            record.event_id, source, facts, verified, payload, record.received_at,
-            record.received_at,
+            record.event_id, source.name, source.provider, facts, verified, payload,
+            record.received_at, record.received_at,
         )  # fmt: skip
         if not dry_run:
             await sink.publish(event, topic=source.topic)

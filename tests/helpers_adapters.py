@@ -33,7 +33,9 @@ from adapters import (
     build_adapter,
 )
 from adapters.testing_keys import FAL_TEST_PUBLIC_X, V1A_TEST_PUBLIC
-from schemas import Delivery, JobEvent
+from gateway import event_id as event_ids
+from gateway.ingest import build_event
+from schemas import JobEvent
 
 # No stubs for jsonschema are installed (types-jsonschema is not a dev dependency): load it as
 # ``Any`` rather than with a ``type: ignore`` that would turn "unused" once stubs are added.
@@ -321,34 +323,14 @@ def job_event(
     received_at: float,
     source: str = "test-source",
 ) -> JobEvent:
-    """The event the pipeline would publish for this delivery."""
+    """The event the pipeline would publish for this delivery (built by the pipeline's code)."""
     received = datetime.fromtimestamp(received_at, tz=UTC)
-    identity = f"{source}\x00{verified.delivery_id or ''}\x00{normalized.job_id}"
-    return JobEvent(
-        event_id=hashlib.sha256(identity.encode()).hexdigest()[:32],
-        source=source,
-        provider=provider,
-        job_id=normalized.job_id,
-        status=normalized.status,
-        provider_event_type=normalized.provider_event_type,
-        outputs=normalized.outputs,
-        error=normalized.error,
-        metrics=normalized.metrics,
-        occurred_at=normalized.occurred_at,
-        received_at=received,
-        verified_at=received,
-        delivery=Delivery(
-            id=verified.delivery_id,
-            scheme=verified.scheme,
-            key_id=verified.key_id,
-            signed_at=(
-                datetime.fromtimestamp(verified.signed_at, tz=UTC)
-                if verified.signed_at is not None
-                else None
-            ),
-        ),
-        raw=raw,
-    )
+    if verified.delivery_id is not None:
+        event_id = event_ids.from_delivery(source, verified.delivery_id)
+    else:
+        digest = hashlib.sha256(repr(raw).encode()).digest()
+        event_id = event_ids.from_content(source, normalized.job_id, normalized.status, digest)
+    return build_event(event_id, source, provider, normalized, verified, raw, received, received)
 
 
 @cache
