@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 from collections import OrderedDict
 
@@ -112,6 +113,8 @@ def main() -> None:
     parser.add_argument("--max-events", type=int, default=None, help="stop after N events")
     parser.add_argument("--idle-exit", type=float, default=None, help="stop after N idle seconds")
     args = parser.parse_args()
+    # aiokafka logs transient states (a group coordinator still starting) as warnings.
+    logging.basicConfig(level=logging.ERROR)
     asyncio.run(consume(args.bootstrap, args.topic, args.group, args.max_events, args.idle_exit))
 
 

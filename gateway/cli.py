@@ -247,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.func is not cmd_serve:
+        # Tools print their results on stdout; the library's own warnings go to stderr.
+        from gateway.logs import configure_logging
+
+        configure_logging("warning", "console", stream=sys.stderr)
     try:
         code: int = args.func(args)
     except ConfigError as exc:
