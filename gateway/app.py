@@ -228,6 +228,12 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
                 outcome.retry_after = settings.limits.retry_after_seconds
             if exc.status in (408, 413):
                 headers["Connection"] = "close"
+        except Exception:
+            # A bug, not bad input: nothing was acknowledged, so a 503 makes the provider retry
+            # (a 500 would too, but says less); the traceback goes to the log for the SRE.
+            log.exception("webhook_internal_error", request_id=request_id, source=label)
+            outcome = Outcome(503, "unavailable", "internal_error")
+            outcome.retry_after = settings.limits.retry_after_seconds
     finally:
         state.in_flight -= 1
         metrics.in_flight.dec()

@@ -253,3 +253,21 @@ async def test_big_integers_survive(client: Client, settings: Settings, sink: Me
     _, event = sink.events[0]
     assert event.raw["payload"]["seed"] == 17454220438242315174
     assert b"17454220438242315174" in event.model_dump_json().encode()
+
+
+async def test_unexpected_error_is_a_retryable_503(
+    client: Client, settings: Settings, sink: MemorySink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: Any, **__: Any) -> None:
+        raise ValueError("a bug in a sink")
+
+    monkeypatch.setattr(sink, "publish", broken)
+    raw, headers = signed(settings, "replicate")
+    response = await client.post("/webhooks/replicate", data=raw, headers=headers)
+    assert response.status == 503
+    assert (await response.json()) == {"error": "internal_error"}
+    assert "Retry-After" in response.headers
+    monkeypatch.undo()
+    retried = await client.post("/webhooks/replicate", data=raw, headers=headers)
+    assert retried.status == 200  # the failed attempt did not mark the delivery as seen
+    assert len(sink.events) == 1
