@@ -11,7 +11,7 @@ KAFKA_DATA ?= var/kafka
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint typecheck schema schema-check pytest kafka kafka-stop \
-        run-kafka system-deps bench bench-smoke clean image compose-up compose-down
+        run-kafka system-deps bench bench-smoke bench-quick clean image compose-up compose-down
 
 help:
 	@echo "make run        run the gateway with $(CONFIG) (local event log in var/events)"
@@ -64,6 +64,20 @@ kafka-stop:
 
 run-kafka: venv
 	WEBHOOK_GATEWAY_SINK__KIND=kafka $(BIN)/webhook-gateway serve --config $(CONFIG)
+
+# The full benchmark (about 20 minutes; results in bench/results/latest.md). bench-smoke is
+# the seconds-long version the tests run; bench-quick an A/B of one change (about a minute).
+bench: venv system-deps
+	$(KAFKA) fetch
+	$(BIN)/python -m bench.run --mode full
+
+bench-smoke: venv system-deps
+	$(KAFKA) fetch
+	$(BIN)/python -m bench.run --mode smoke
+
+bench-quick: venv system-deps
+	$(KAFKA) fetch
+	$(BIN)/python -m bench.run --mode quick
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info

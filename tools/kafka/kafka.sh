@@ -286,7 +286,14 @@ show_tail() {
 
 new_cluster_id() {
   if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'
+    # A leading "-" would be read as an option by kafka-storage (Kafka's own generator avoids
+    # it too): about 1 random id in 64 starts with one.
+    python3 -c 'import base64, uuid
+while True:
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not cid.startswith("-"):
+        print(cid)
+        break'
   else
     "$(java_bin)" -cp "$LIB_DIR/*" kafka.tools.StorageTool random-uuid
   fi
@@ -434,9 +441,11 @@ cmd_start() {
   if [[ ! -f "$DATA_DIR/logs/meta.properties" ]]; then
     local cid
     cid=$(new_cluster_id)
+    [[ -n "$cid" ]] || cid=$("$java" -cp "$LIB_DIR/*" kafka.tools.StorageTool random-uuid)
+    [[ -n "$cid" ]] || die "could not make a cluster id"
     log "formatting $DATA_DIR/logs (cluster id $cid)"
     "$java" -Xmx256m -XX:TieredStopAtLevel=1 "${log_opts[@]}" -cp "$LIB_DIR/*" kafka.tools.StorageTool format \
-      -t "$cid" -c "$DATA_DIR/server.properties" >"$DATA_DIR/format.out" 2>&1 \
+      "--cluster-id=$cid" -c "$DATA_DIR/server.properties" >"$DATA_DIR/format.out" 2>&1 \
       || { cat "$DATA_DIR/format.out" >&2; die "kafka-storage format failed"; }
   fi
 
