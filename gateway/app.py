@@ -9,10 +9,11 @@ listens on its own port: the public port serves webhooks only.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from adapters import AdapterServices, ConfigError, build_adapter
 from gateway.dedupe import DedupeStore
 from gateway.errors import RequestError
 from gateway.ingest import Outcome, Pipeline, Source
-from gateway.logs import get_logger
+from gateway.logs import get_logger, request_line
 from gateway.metrics import UNKNOWN_SOURCE, Metrics
 from gateway.settings import Settings
 from gateway.sinks.base import Sink
@@ -283,7 +284,7 @@ def _record(
 
 
 def _log(request_id: str, source: str, provider: str, outcome: Outcome, elapsed: float) -> None:
-    fields: Mapping[str, Any] = {
+    fields: dict[str, Any] = {
         "request_id": request_id,
         "source": source,
         "provider": provider,
@@ -294,11 +295,13 @@ def _log(request_id: str, source: str, provider: str, outcome: Outcome, elapsed:
         "duration_ms": round(elapsed * 1000, 3),
     }
     if outcome.status >= 500:
-        log.error("webhook", reason=outcome.reason, **fields)
+        level, extra = logging.ERROR, {"reason": outcome.reason}
     elif outcome.status >= 400 or outcome.outcome == "dead_letter":
-        log.warning("webhook", reason=outcome.reason, **fields)
+        level, extra = logging.WARNING, {"reason": outcome.reason}
     else:
-        log.info("webhook", key_id=outcome.key_id, **fields)
+        level, extra = logging.INFO, {"key_id": outcome.key_id}
+    if not request_line(level, "webhook", {**fields, **extra}):
+        log.log(level, "webhook", **fields, **extra)
 
 
 def create_admin_app(public: web.Application) -> web.Application:
