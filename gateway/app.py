@@ -262,25 +262,25 @@ def _record(
     source: Source | None,
 ) -> None:
     sink_kind = sink.kind
-    metrics.requests.labels(label, provider, str(outcome.status), outcome.outcome).inc()
-    metrics.request_duration.labels(label).observe(elapsed)
+    metrics.child(metrics.requests, label, provider, str(outcome.status), outcome.outcome).inc()
+    metrics.child(metrics.request_duration, label).observe(elapsed)
     if outcome.status == 401 and outcome.reason:
-        metrics.verification_failures.labels(label, outcome.reason).inc()
+        metrics.child(metrics.verification_failures, label, outcome.reason).inc()
     if outcome.key_id is not None and outcome.status != 401:
-        metrics.key_matches.labels(label, outcome.key_id).inc()
+        metrics.child(metrics.key_matches, label, outcome.key_id).inc()
     if outcome.publish_seconds is not None:
-        metrics.publish_duration.labels(sink_kind).observe(outcome.publish_seconds)
+        metrics.child(metrics.publish_duration, sink_kind).observe(outcome.publish_seconds)
     if outcome.outcome == "accepted":
-        metrics.events_published.labels(
-            label, sink.topic_for(source.topic if source else None)
+        metrics.child(
+            metrics.events_published, label, sink.topic_for(source.topic if source else None)
         ).inc()
     elif outcome.outcome == "duplicate":
-        metrics.duplicates.labels(label).inc()
+        metrics.child(metrics.duplicates, label).inc()
     elif outcome.outcome == "dead_letter":
-        metrics.dead_letters.labels(label, outcome.reason or "unknown").inc()
-        metrics.events_published.labels(label, sink.dead_letter_topic()).inc()
+        metrics.child(metrics.dead_letters, label, outcome.reason or "unknown").inc()
+        metrics.child(metrics.events_published, label, sink.dead_letter_topic()).inc()
     elif outcome.outcome == "unavailable" and outcome.reason:
-        metrics.publish_failures.labels(sink_kind, outcome.reason).inc()
+        metrics.child(metrics.publish_failures, sink_kind, outcome.reason).inc()
 
 
 def _log(request_id: str, source: str, provider: str, outcome: Outcome, elapsed: float) -> None:
