@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,13 +148,21 @@ def _request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-Id")
     if given is not None and _REQUEST_ID.match(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # uuid4 without the UUID object (it showed in the profile)
 
 
 async def _read_body(request: web.Request, cap: int, limit_seconds: float) -> bytes:
     """Read at most ``cap`` bytes, counting as they arrive: Content-Length can lie or be absent."""
     if request.content_length is not None and request.content_length > cap:
         raise RequestError(413, "body_too_large", f"Content-Length over {cap} bytes")
+    content = request.content
+    if content.is_eof():
+        # The usual case: a webhook is small and arrived whole with its headers. Take it
+        # without setting up a timeout (measured: see README, benchmark).
+        raw = content.read_nowait()
+        if len(raw) > cap:
+            raise RequestError(413, "body_too_large", f"body over {cap} bytes")
+        return raw
     chunks: list[bytes] = []
     size = 0
     try:
