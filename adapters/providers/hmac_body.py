@@ -7,6 +7,7 @@ deliveries are deduplicated by event id, and a body whose own timestamp is older
 
 from __future__ import annotations
 
+import abc
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -66,5 +67,6 @@ class HmacBodyAdapter(Adapter):
     def normalize(self, payload: Any, verified: Verified, now: float) -> Normalized:
         return self.finish(self.map_payload(payload), now)
 
+    @abc.abstractmethod
     def map_payload(self, payload: Any) -> Normalized:
-        raise NotImplementedError  # pragma: no cover - every registered subclass overrides it
+        """The provider's own mapping of its body to job facts."""
