@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -41,3 +44,17 @@ def signed(
     headers = {"Content-Type": "application/json"}
     headers.update(adapter.sign(raw, now, delivery_id=delivery_id))
     return raw, headers
+
+
+def run_check_config(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``webhook-gateway check-config`` in a clean environment holding only ``env`` (and PATH),
+    as a container or a pod would run it."""
+    cli = Path(sys.executable).parent / "webhook-gateway"
+    return subprocess.run(
+        [str(cli), "check-config", "--config", str(config)],
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

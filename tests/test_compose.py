@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import yaml
 
 from adapters import build_adapter
 from gateway.settings import Settings, load_settings
+from tests.support import run_check_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -279,16 +279,7 @@ def test_gateway_config_loads_with_the_compose_environment(
 
 def test_check_config_accepts_the_compose_config(compose_env: dict[str, str]) -> None:
     """The real CLI entry point, in a clean environment holding only what compose sets."""
-    cli = Path(sys.executable).parent / "webhook-gateway"
-    env = {"PATH": os.environ.get("PATH", ""), **compose_env}
-    result = subprocess.run(
-        [str(cli), "check-config", "--config", str(GATEWAY_CONFIG)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_check_config(GATEWAY_CONFIG, compose_env)
     assert result.returncode == 0, result.stderr
     assert "sink kafka" in result.stdout
 

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from gateway.metrics import Metrics
+from tests.support import run_check_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "helm" / "webhook-gateway"
@@ -285,16 +285,7 @@ def container_env(manifests: Sequence[Manifest]) -> dict[str, str]:
 def check_config(config: dict[str, Any], env: dict[str, str], tmp_path: Path) -> str:
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    cli = Path(sys.executable).parent / "webhook-gateway"
-    clean = {"PATH": os.environ.get("PATH", ""), **env, "WEBHOOK_GATEWAY_CONFIG": str(path)}
-    result = subprocess.run(
-        [str(cli), "check-config", "--config", str(path)],
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_check_config(path, env)
     return "" if result.returncode == 0 else f"exit {result.returncode}: {result.stderr}"
 
 
