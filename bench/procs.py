@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -158,12 +158,14 @@ def start_gateway(
     topic: str,
     workers: int = 1,
     extra_env: Mapping[str, str] | None = None,
+    launcher: Sequence[str] = ("-m", "gateway.cli"),
 ) -> tuple[Service, int, list[int]]:
+    """A gateway on the Kafka sink; ``launcher`` is what runs it (bench/knockout.py wraps it)."""
     listen = free_port()
     admin = free_port(consecutive=workers)
     config = workdir / f"gateway-{name}.yaml"
     write_gateway_config(config, listen, admin)
-    argv = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)]
+    argv = [sys.executable, *launcher, "serve", "--config", str(config)]
     argv += ["--workers", str(workers)]
     env = {**gateway_env(bootstrap, topic), **(extra_env or {})}
     service = Service(argv, workdir / f"gateway-{name}.log", env)

@@ -14,7 +14,6 @@ the HTTP layer turns it into a response, a log line and metrics.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 from collections.abc import Callable, Mapping
@@ -33,6 +32,7 @@ from adapters import (
 from adapters.primitives.headers import Headers
 from adapters.primitives.payload import parse_json
 from gateway import event_id as ids
+from gateway.deadlines import Deadlines
 from gateway.dedupe import DedupeStore
 from gateway.errors import SinkUnavailable
 from gateway.sinks.base import Sink
@@ -106,7 +106,7 @@ class Pipeline:
         self.sources = sources
         self.sink = sink
         self.dedupe = dedupe
-        self._publish_timeout = publish_timeout_seconds
+        self._deadlines = Deadlines(publish_timeout_seconds)
         self._retry_after = retry_after_seconds
         self._now = wall_clock
         self._perf = perf_clock
@@ -173,8 +173,7 @@ class Pipeline:
     async def _publish(self, write: Any) -> str | None:
         """Await a sink write under the deadline; return a failure reason or ``None``."""
         try:
-            async with asyncio.timeout(self._publish_timeout):
-                await write
+            await self._deadlines.run(write)
         except TimeoutError:
             return "sink_timeout"
         except SinkUnavailable as exc:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 
 from gateway import __version__
+from gateway.request_stats import RequestStats
 
 PREFIX = "webhook_gateway"
 UNKNOWN_SOURCE = "_unknown"
@@ -26,19 +27,10 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            f"{PREFIX}_requests",
-            "Webhook requests by source, provider, HTTP status and outcome.",
-            ("source", "provider", "status", "outcome"),
-            registry=r,
-        )
-        self.request_duration = Histogram(
-            f"{PREFIX}_request_duration_seconds",
-            "Time from request start to response, by source.",
-            ("source",),
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
-        )
+        # The families every request touches (requests, request duration, events published,
+        # publish duration, key matches): plain counts, rendered at scrape time.
+        self.stats = RequestStats(PREFIX, _LATENCY_BUCKETS)
+        r.register(self.stats)
         self.verification_failures = Counter(
             f"{PREFIX}_verification_failures",
             "Deliveries refused as not authentic, by source and reason.",
@@ -49,19 +41,6 @@ class Metrics:
             f"{PREFIX}_request_errors",
             "Requests refused before verification (404, 405, 413, 415, 503 overload...).",
             ("source", "reason"),
-            registry=r,
-        )
-        self.events_published = Counter(
-            f"{PREFIX}_events_published",
-            "Events and dead letters durably written, by source and topic.",
-            ("source", "topic"),
-            registry=r,
-        )
-        self.publish_duration = Histogram(
-            f"{PREFIX}_publish_duration_seconds",
-            "Time for the sink to durably accept one event.",
-            ("sink",),
-            buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.publish_failures = Counter(
@@ -97,12 +76,6 @@ class Metrics:
             f"{PREFIX}_key_refreshes",
             "JWKS fetches by source and result (ok, error, empty).",
             ("source", "result"),
-            registry=r,
-        )
-        self.key_matches = Counter(
-            f"{PREFIX}_key_matches",
-            "Verified deliveries by the secret or key that matched: watch a rotation complete.",
-            ("source", "key_id"),
             registry=r,
         )
         self.build_info = Info(f"{PREFIX}_build", "Build information.", registry=r)

@@ -140,7 +140,8 @@ async def test_unknown_source_404(client: Client) -> None:
     assert response.status == 404
     assert (await response.json()) == {"error": "unknown_source"}
     metrics = client.app[METRICS]
-    assert metrics.requests.labels("_unknown", "_unknown", "404", "refused")._value.get() == 1
+    labels = {"source": "_unknown", "provider": "_unknown", "status": "404", "outcome": "refused"}
+    assert metrics.registry.get_sample_value("webhook_gateway_requests_total", labels) == 1
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])

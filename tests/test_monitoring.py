@@ -147,6 +147,11 @@ def app_exposition() -> Exposition:
     for collector in vars(metrics).values():
         if isinstance(collector, MetricWrapperBase) and collector._labelnames:
             collector.labels(*("probe" for _ in collector._labelnames))
+    # The per-request families (gateway/request_stats.py) appear once something is counted.
+    metrics.stats.request("probe", "probe", "200", "accepted", 0.001)
+    metrics.stats.published("probe", "probe")
+    metrics.stats.key_match("probe", "probe")
+    metrics.stats.publish_duration("probe", 0.001)
     families = {family.name: family.type for family in metrics.registry.collect()}
     samples: dict[str, set[str]] = {}
     for line in generate_latest(metrics.registry).decode().splitlines():

@@ -78,6 +78,7 @@ class KafkaSink(Sink):
         self._send_failures_suppressed: dict[str, int] = {}
         self._closing = False
         self.replacements = 0
+        self._fixed_headers: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -234,13 +235,15 @@ class KafkaSink(Sink):
         producer = self._producer
         if producer is None or self._closing:
             raise SinkUnavailable("sink_unavailable", "not connected to Kafka")
-        headers = [
-            ("event_id", event_id.encode()),
-            ("source", source.encode()),
-            ("provider", provider.encode()),
-            ("schema_version", b"1"),
-            ("content-type", b"application/json"),
-        ]
+        fixed = self._fixed_headers.get((source, provider))
+        if fixed is None:  # bounded: sources and providers come from the configuration
+            fixed = self._fixed_headers[(source, provider)] = [
+                ("source", source.encode()),
+                ("provider", provider.encode()),
+                ("schema_version", b"1"),
+                ("content-type", b"application/json"),
+            ]
+        headers = [("event_id", event_id.encode()), *fixed]
         try:
             delivery = await producer.send(topic, value=value, key=key.encode(), headers=headers)
             await delivery  # resolves when the broker has acknowledged (acks=all)
