@@ -11,7 +11,7 @@ KAFKA_DATA ?= var/kafka
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint typecheck schema schema-check pytest kafka kafka-stop \
-        run-kafka system-deps bench bench-smoke bench-quick clean image compose-up compose-down
+        run-kafka system-deps bench bench-smoke bench-quick bench-breakdown clean image compose-up compose-down
 
 help:
 	@echo "make run        run the gateway with $(CONFIG) (local event log in var/events)"
@@ -78,6 +78,11 @@ bench-smoke: venv system-deps
 bench-quick: venv system-deps
 	$(KAFKA) fetch
 	$(BIN)/python -m bench.run --mode quick
+
+# Where a request's CPU goes: the gateway with stages removed one by one (about 7 minutes).
+bench-breakdown: venv system-deps
+	$(KAFKA) fetch
+	$(BIN)/python -m bench.breakdown
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info
