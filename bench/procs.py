@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -197,12 +197,23 @@ def start_ceiling(workdir: Path) -> tuple[Service, int]:
 
 
 def wait_ready(admin_port: int, service: Service, timeout: float = 90.0) -> None:
+    def exited() -> str | None:
+        if service.proc.poll() is None:
+            return None
+        tail = service.log_path.read_text(errors="replace")[-2000:]
+        return f"gateway exited with {service.proc.returncode}:\n{tail}"
+
+    poll_ready(admin_port, timeout, exited)
+
+
+def poll_ready(admin_port: int, timeout: float, exited: Callable[[], str | None]) -> None:
+    """Poll ``/readyz`` until it answers 200; ``exited()`` says why to give up early, if so."""
     url = f"http://127.0.0.1:{admin_port}/readyz"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if service.proc.poll() is not None:
-            tail = service.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"gateway exited with {service.proc.returncode}:\n{tail}")
+        why = exited()
+        if why is not None:
+            raise RuntimeError(why)
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:

@@ -301,11 +301,8 @@ def _log(request_id: str, source: str, provider: str, outcome: Outcome, elapsed:
         "status": outcome.status,
         "duration_ms": round(elapsed * 1000, 3),
     }
-    if outcome.status >= 500:
-        level = logging.ERROR
-        fields["reason"] = outcome.reason
-    elif outcome.status >= 400 or outcome.outcome == "dead_letter":
-        level = logging.WARNING
+    if outcome.status >= 400 or outcome.outcome == "dead_letter":
+        level = logging.ERROR if outcome.status >= 500 else logging.WARNING
         fields["reason"] = outcome.reason
     else:
         level = logging.INFO

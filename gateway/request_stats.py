@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -53,12 +54,7 @@ class RequestStats(Collector):
     def request(
         self, source: str, provider: str, status: str, outcome: str, seconds: float
     ) -> None:
-        key = (source, provider, status, outcome)
-        count = self._requests.get(key)
-        if count is None:
-            self._created[("requests", *key)] = time.time()
-            count = 0
-        self._requests[key] = count + 1
+        self._count(self._requests, "requests", (source, provider, status, outcome))
         self._observe(self._duration, source, seconds)
 
     def published(self, source: str, topic: str) -> None:
@@ -70,7 +66,7 @@ class RequestStats(Collector):
     def publish_duration(self, sink: str, seconds: float) -> None:
         self._observe(self._publish, sink, seconds)
 
-    def _count(self, counts: dict[tuple[str, str], int], family: str, key: tuple[str, str]) -> None:
+    def _count(self, counts: dict[Any, int], family: str, key: tuple[str, ...]) -> None:
         count = counts.get(key)
         if count is None:
             self._created[(family, *key)] = time.time()
@@ -142,7 +138,7 @@ class RequestStats(Collector):
         documentation: str,
         labels: Sequence[str],
         family: str,
-        counts: dict[tuple[str, str, str, str], int] | dict[tuple[str, str], int],
+        counts: dict[Any, int],
         created: dict[tuple[str, ...], float],
     ) -> CounterMetricFamily:
         metric = CounterMetricFamily(name, documentation, labels=labels)

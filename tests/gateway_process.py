@@ -6,9 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from bench.procs import poll_ready
 from tests.kafka_broker import free_port
 from tests.support import EXAMPLE_CONFIG
 
@@ -40,19 +38,12 @@ def write_config(tmp_path: Path, **changes: Any) -> tuple[Path, dict[str, Any]]:
 def wait_ready(
     admin_port: int, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
-    deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{admin_port}/readyz"
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"gateway exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"gateway not ready on {url}")
+    def exited() -> str | None:
+        if proc is None or proc.poll() is None:
+            return None
+        return f"gateway exited with {proc.returncode}"
+
+    poll_ready(admin_port, timeout, exited)
 
 
 @contextmanager
