@@ -23,6 +23,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters import AdapterServices, ConfigError, build_adapter
+from adapters.base import Reply, RequestMeta
+from gateway.client_address import ClientAddressResolver, in_networks, parse_networks
 from gateway.dedupe import DedupeStore
 from gateway.errors import RequestError
 from gateway.ingest import Outcome, Pipeline, Source
@@ -50,6 +52,7 @@ PIPELINE = web.AppKey("pipeline", Pipeline)
 METRICS = web.AppKey("metrics", Metrics)
 SINK = web.AppKey("sink", Sink)
 STATE = web.AppKey("state", State)
+CLIENTS = web.AppKey("clients", ClientAddressResolver)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _JSON_TYPES = ("application/json", "text/json")
@@ -88,7 +91,14 @@ def create_app(
             metrics.key_refreshes.labels(_name, result).inc()
 
         adapter = build_adapter(spec, AdapterServices(fetcher=fetch, on_key_refresh=on_refresh))
-        sources[name] = Source(name, adapter, settings.sources[name].topic)
+        config = settings.sources[name]
+        sources[name] = Source(
+            name, adapter, config.topic, allowed_ips=parse_networks(config.allowed_ips)
+        )
+        if adapter.may_pass_through:
+            sink.expect_passthrough()
+        for warning in adapter.warnings():
+            log.warning("source_config_warning", source=name, warning=warning)
 
     dedupe = DedupeStore(settings.dedupe.max_entries, settings.dedupe.ttl_seconds)
     pipeline = Pipeline(
@@ -107,8 +117,12 @@ def create_app(
     app[METRICS] = metrics
     app[SINK] = sink
     app[STATE] = state
+    app[CLIENTS] = ClientAddressResolver(parse_networks(settings.listen.trusted_proxies))
     app.cleanup_ctx.append(_resources)
     app.router.add_route("*", "/webhooks/{source}", handle_webhook)
+    # A path token (``/webhooks/{source}/{token}``) for senders that can only put a secret in
+    # the URL; only sources whose scheme asks for one accept it.
+    app.router.add_route("*", "/webhooks/{source}/{token}", handle_webhook)
     return app
 
 
@@ -184,26 +198,68 @@ async def _read_body(request: web.Request, cap: int, limit_seconds: float) -> by
     return b"".join(chunks)
 
 
-def _admit(request: web.Request, source: Source | None, state: State, overloaded: bool) -> None:
-    """Everything checked before a byte of the body is read: cheap refusals first."""
+def _request_meta(request: web.Request, source: Source) -> RequestMeta:
+    query = request.rel_url.query
+    query_string = request.rel_url.raw_query_string
+    public_url = source.adapter.spec.public_url
+    url = None
+    if public_url is not None:
+        url = public_url + ("?" + query_string if query_string else "")
+    return RequestMeta(
+        method=request.method,
+        query_string=query_string,
+        query={k: query[k] for k in query},
+        query_all=query,
+        path_token=request.match_info.get("token"),
+        url=url,
+        content_type=request.headers.get("Content-Type"),
+    )
+
+
+def _admit(
+    request: web.Request,
+    source: Source | None,
+    state: State,
+    overloaded: bool,
+    clients: ClientAddressResolver,
+) -> Reply | None:
+    """Everything checked before a byte of the body is read: cheap refusals first.
+
+    Returns the reply to an unsigned probe (``GET ?challenge=``, ``OPTIONS``) when the source
+    answers one; raises ``RequestError`` for every refusal.
+    """
     if source is None:
         raise RequestError(404, "unknown_source")
+    if "token" in request.match_info and not source.adapter.accepts_path_token:
+        raise RequestError(404, "unknown_source")
+    if source.allowed_ips:
+        client = clients.resolve(request.remote, request.headers)
+        if client is None or not in_networks(client, source.allowed_ips):
+            raise RequestError(403, "ip_not_allowed", "client address outside allowed_ips")
     if state.shutting_down:
         raise RequestError(503, "shutting_down")
     if overloaded:
         raise RequestError(503, "overloaded")
     if request.method != "POST":
+        reply = source.adapter.probe(_request_meta(request, source), request.headers)
+        if reply is not None:
+            return reply
         raise RequestError(405, "method_not_allowed", request.method[:16])
     ctype = request.headers.get("Content-Type")
     if ctype is not None:
         media = ctype.split(";", 1)[0].strip().lower()
-        if media not in _JSON_TYPES and not media.endswith("+json"):
+        if (
+            media not in _JSON_TYPES
+            and not media.endswith("+json")
+            and media not in source.adapter.extra_content_types
+        ):
             raise RequestError(415, "unsupported_media_type", "expected application/json")
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", ""):
         # Signatures cover the bytes the provider signed; we do not inflate bodies we cannot
         # verify first (and a compressed body would bypass the size cap's intent).
         raise RequestError(415, "unsupported_content_encoding", encoding[:32])
+    return None
 
 
 async def handle_webhook(request: web.Request) -> web.StreamResponse:
@@ -223,12 +279,19 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
     state.in_flight += 1
     try:
         try:
-            _admit(request, source, state, overloaded)
+            probe = _admit(request, source, state, overloaded, app[CLIENTS])
             assert source is not None  # _admit refused unknown sources
-            raw = await _read_body(
-                request, settings.limits.max_body_bytes, settings.limits.body_timeout_seconds
-            )
-            outcome = await pipeline.handle(source, raw, request.headers)
+            if probe is not None:
+                outcome = Outcome(probe.status, "handshake", probe.kind, reply=probe)
+            else:
+                raw = await _read_body(
+                    request, settings.limits.max_body_bytes, settings.limits.body_timeout_seconds
+                )
+                meta = _request_meta(request, source) if source.adapter.reads_request else None
+                if meta is None:
+                    outcome = await pipeline.handle(source, raw, request.headers)
+                else:
+                    outcome = await pipeline.handle(source, raw, request.headers, meta)
         except RequestError as exc:
             outcome = Outcome(exc.status, "refused", exc.reason)
             metrics.request_errors.labels(label, exc.reason).inc()
@@ -252,6 +315,15 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
     elapsed = time.perf_counter() - started
     _record(metrics, label, provider, outcome, elapsed, app[SINK], source)
     _log(request_id, label, provider, outcome, elapsed)
+    reply = outcome.reply
+    if reply is not None:
+        headers.update(reply.headers)
+        return web.Response(
+            status=reply.status,
+            body=reply.body,
+            content_type=reply.content_type,
+            headers=headers,
+        )
     return web.Response(
         status=outcome.status,
         body=orjson.dumps(outcome.body()),
@@ -276,13 +348,16 @@ def _record(
     if outcome.publish_seconds is not None:
         stats.publish_duration(sink.kind, outcome.publish_seconds)
     if outcome.outcome == "accepted":
-        stats.published(label, sink.topic_for(source.topic if source else None))
+        override = source.topic if source else None
+        stats.published(label, sink.topic_for(override, passthrough=outcome.passthrough))
         return
     # The rarer outcomes: prometheus-client's own counters.
     if outcome.status == 401 and outcome.reason:
         metrics.child(metrics.verification_failures, label, outcome.reason).inc()
     elif outcome.outcome == "duplicate":
         metrics.child(metrics.duplicates, label).inc()
+    elif outcome.outcome == "handshake":
+        metrics.child(metrics.handshakes, label, outcome.reason or "unknown").inc()
     elif outcome.outcome == "dead_letter":
         metrics.child(metrics.dead_letters, label, outcome.reason or "unknown").inc()
         stats.published(label, sink.dead_letter_topic())

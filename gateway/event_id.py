@@ -30,3 +30,8 @@ def from_content(source: str, job_id: str, status: str, body_sha256: bytes) -> s
 def from_body(source: str, body_sha256: bytes) -> str:
     """For dead letters of providers without a delivery id: the body is all we have."""
     return _digest(b"body", source, body_sha256)
+
+
+def from_passthrough(source: str, body_sha256: bytes) -> str:
+    """For passthrough events of senders without a delivery id: the same body is one event."""
+    return _digest(b"passthrough", source, body_sha256)

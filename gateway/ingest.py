@@ -1,10 +1,13 @@
 """The path of one delivery, after the HTTP layer has the raw body.
 
 1. verify the signature on the exact bytes                        401 + reason
+   (a signed endpoint validation, e.g. Slack's url_verification, is answered here: no event)
 2. event id from the delivery id, when the provider sends one
 3. claim the id: already committed -> 200 duplicate; in flight -> wait for the first copy
-4. parse + normalize; authentic but unmappable -> dead-letter record, 200
-5. (no delivery id) event id from source + job + status + body hash; claim it
+4. parse + normalize to a job (``JobEvent``) or a passthrough (``WebhookEvent``);
+   authentic but unmappable -> dead-letter record, 200
+5. (no delivery id) event id from source + job + status + body hash (a passthrough: source +
+   body hash); claim it
 6. publish to the sink within the deadline                         503 + Retry-After
 7. commit the id, answer 200
 
@@ -29,14 +32,15 @@ from adapters import (
     VerificationError,
     Verified,
 )
+from adapters.base import NO_REQUEST, Passthrough, Reply, RequestMeta
 from adapters.primitives.headers import Headers
-from adapters.primitives.payload import parse_json
 from gateway import event_id as ids
+from gateway.client_address import IPNetwork
 from gateway.deadlines import Deadlines
 from gateway.dedupe import DedupeStore
 from gateway.errors import SinkUnavailable
 from gateway.sinks.base import Sink
-from schemas import DeadLetter, Delivery, JobEvent
+from schemas import DeadLetter, Delivery, JobEvent, WebhookEvent
 
 # Headers worth keeping on a dead letter for diagnosis; signatures and credentials never are.
 _DIAGNOSTIC_HEADERS = (
@@ -53,6 +57,9 @@ _DIAGNOSTIC_HEADERS = (
 )
 
 
+_UNPARSED: Any = object()  # the body has not been parsed yet
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     """A configured source: its name, adapter and where its events go."""
@@ -60,6 +67,8 @@ class Source:
     name: str
     adapter: Adapter
     topic: str | None = None
+    #: Client networks allowed to deliver (empty: any), checked before the body is read.
+    allowed_ips: tuple[IPNetwork, ...] = ()
 
     @property
     def provider(self) -> str:
@@ -71,7 +80,7 @@ class Outcome:
     """What happened to one delivery; the HTTP layer renders it."""
 
     status: int
-    outcome: str  # accepted | duplicate | dead_letter | rejected | unavailable
+    outcome: str  # accepted | duplicate | dead_letter | handshake | rejected | unavailable
     reason: str | None = None
     event_id: str | None = None
     delivery_id: str | None = None
@@ -79,6 +88,10 @@ class Outcome:
     scheme: str | None = None
     publish_seconds: float | None = None
     retry_after: int | None = None
+    #: The event published was a ``WebhookEvent`` (it went to the passthrough destination).
+    passthrough: bool = False
+    #: A handshake's answer, sent as it is instead of :meth:`body`.
+    reply: Reply | None = None
 
     def body(self) -> dict[str, Any]:
         if self.status == 200:
@@ -111,15 +124,29 @@ class Pipeline:
         self._now = wall_clock
         self._perf = perf_clock
 
-    async def handle(self, source: Source, raw: bytes, headers: Headers) -> Outcome:
+    async def handle(
+        self, source: Source, raw: bytes, headers: Headers, request: RequestMeta = NO_REQUEST
+    ) -> Outcome:
+        adapter = source.adapter
         received = self._now()
         try:
-            verified = await source.adapter.verify(raw, headers, received)
+            verified = await adapter.verify(raw, headers, received, request)
         except VerificationError as exc:
             return Outcome(401, "rejected", exc.reason)
         except TemporaryError as exc:
             return Outcome(503, "unavailable", exc.reason, retry_after=self._retry_after)
         verified_at = self._now()
+
+        payload: Any = _UNPARSED
+        if adapter.has_handshake:
+            try:
+                payload = adapter.parse(raw, request)
+            except NormalizationError:
+                payload = _UNPARSED  # not a handshake; normalizing dead-letters it below
+            else:
+                handled = await self._handshake(adapter, payload, verified, request)
+                if handled is not None:
+                    return handled
 
         claimed: str | None = None
         try:
@@ -129,8 +156,9 @@ class Pipeline:
                     return self._outcome(200, "duplicate", verified, event_id)
                 claimed = event_id
             try:
-                payload = parse_json(raw)
-                facts = source.adapter.normalize(payload, verified, received)
+                if payload is _UNPARSED:
+                    payload = adapter.parse(raw, request)
+                facts = adapter.normalize(payload, verified, received)
             except NormalizationError as exc:
                 return await self._dead_letter(
                     source, raw, headers, verified, received, exc, claimed
@@ -139,11 +167,14 @@ class Pipeline:
                 return self._outcome(401, "rejected", verified, None, exc.reason)
             if claimed is None:
                 body_hash = hashlib.sha256(raw).digest()
-                event_id = ids.from_content(source.name, facts.job_id, facts.status, body_hash)
+                if isinstance(facts, Passthrough):
+                    event_id = ids.from_passthrough(source.name, body_hash)
+                else:
+                    event_id = ids.from_content(source.name, facts.job_id, facts.status, body_hash)
                 if not await self.dedupe.claim(event_id):
                     return self._outcome(200, "duplicate", verified, event_id)
                 claimed = event_id
-            event = build_event(
+            event = build_any_event(
                 claimed,
                 source.name,
                 source.provider,
@@ -164,11 +195,30 @@ class Pipeline:
             self.dedupe.commit(claimed)
             done = self._outcome(200, "accepted", verified, claimed)
             done.publish_seconds = elapsed
+            done.passthrough = isinstance(event, WebhookEvent)
             claimed = None
             return done
         finally:
             if claimed is not None:
                 self.dedupe.release(claimed)
+
+    async def _handshake(
+        self, adapter: Adapter, payload: Any, verified: Verified, request: RequestMeta
+    ) -> Outcome | None:
+        """A signed endpoint validation answers here; nothing is claimed or published."""
+        try:
+            reply = await adapter.handshake(payload, verified, request)
+        except VerificationError as exc:
+            return self._outcome(401, "rejected", verified, None, exc.reason)
+        except TemporaryError as exc:
+            outcome = self._outcome(503, "unavailable", verified, None, exc.reason)
+            outcome.retry_after = self._retry_after
+            return outcome
+        if reply is None:
+            return None
+        outcome = self._outcome(reply.status, "handshake", verified, None, reply.kind)
+        outcome.reply = reply
+        return outcome
 
     async def _publish(self, write: Any) -> str | None:
         """Await a sink write under the deadline; return a failure reason or ``None``."""
@@ -265,6 +315,50 @@ def build_event(
         received_at=received_at,
         verified_at=verified_at,
         delivery=_delivery(verified),
+        raw=payload,
+    )
+
+
+def build_any_event(
+    event_id: str,
+    source: str,
+    provider: str,
+    facts: Normalized | Passthrough,
+    verified: Verified,
+    payload: Any,
+    received_at: datetime,
+    verified_at: datetime,
+) -> JobEvent | WebhookEvent:
+    """A ``WebhookEvent`` for a passthrough, else the ``JobEvent``."""
+    if isinstance(facts, Passthrough):
+        return build_webhook_event(
+            event_id, source, provider, facts, verified, payload, received_at, verified_at
+        )
+    return build_event(
+        event_id, source, provider, facts, verified, payload, received_at, verified_at
+    )
+
+
+def build_webhook_event(
+    event_id: str,
+    source: str,
+    provider: str,
+    facts: Passthrough,
+    verified: Verified,
+    payload: Any,
+    received_at: datetime,
+    verified_at: datetime,
+) -> WebhookEvent:
+    """The canonical passthrough event for a verified delivery that is not a job."""
+    return WebhookEvent(
+        event_id=event_id,
+        source=source,
+        provider=provider,
+        event_type=facts.event_type,
+        delivery=_delivery(verified),
+        occurred_at=facts.occurred_at,
+        received_at=received_at,
+        verified_at=verified_at,
         raw=payload,
     )
 

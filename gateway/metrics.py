@@ -55,6 +55,12 @@ class Metrics:
             ("source",),
             registry=r,
         )
+        self.handshakes = Counter(
+            f"{PREFIX}_handshakes",
+            "Endpoint handshakes and probes answered (no event published), by source and kind.",
+            ("source", "kind"),
+            registry=r,
+        )
         self.dead_letters = Counter(
             f"{PREFIX}_dead_letters",
             "Authentic deliveries that could not be normalized, by source and reason.",

@@ -25,8 +25,8 @@ from adapters import (
     Verified,
     build_adapter,
 )
-from adapters.primitives.payload import parse_json
-from gateway.ingest import Source, build_event
+from adapters.base import NO_REQUEST
+from gateway.ingest import Source, build_any_event
 from gateway.settings import Settings
 from gateway.sinks.base import Sink
 from schemas import DeadLetter
@@ -90,12 +90,12 @@ async def replay(
             bound={"request_id": record.delivery.id or ""},
         )
         try:
-            payload = parse_json(base64.b64decode(record.raw_body_b64))
+            payload = adapter.parse(base64.b64decode(record.raw_body_b64), NO_REQUEST)
             facts = adapter.normalize(payload, verified, received)
         except (NormalizationError, VerificationError) as exc:
             report.still_dead[exc.reason] += 1
             continue
-        event = build_event(
+        event = build_any_event(
             record.event_id, source.name, source.provider, facts, verified, payload,
             record.received_at, record.received_at,
         )  # fmt: skip

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas import DeadLetter, JobEvent
+from schemas import DeadLetter, JobEvent, WebhookEvent
 
 FILES: dict[str, type[BaseModel]] = {
     "job_event.v1.schema.json": JobEvent,
     "dead_letter.v1.schema.json": DeadLetter,
+    "webhook_event.v1.schema.json": WebhookEvent,
 }
 
 

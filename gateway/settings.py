@@ -10,10 +10,18 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,9 +30,22 @@ from pydantic_settings import (
 
 from adapters import ConfigError, NamedKey, NamedSecret, SourceSpec, adapter_class
 from adapters.testing_keys import TEST_PUBLIC_KEYS
+from gateway.client_address import parse_networks
 
 ENV_PREFIX = "WEBHOOK_GATEWAY_"
 _yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("_yaml_data", default=None)
+
+
+def _valid_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
+    for cidr in value:
+        try:
+            parse_networks([cidr])
+        except ValueError:
+            raise ValueError(f"{cidr!r} is not an IP address or CIDR network") from None
+    return value
+
+
+CIDRList = Annotated[tuple[str, ...], AfterValidator(_valid_cidrs)]
 
 
 class _Strict(BaseModel):
@@ -83,8 +104,16 @@ class SourceConfig(BaseModel):
     secrets: tuple[SecretRef, ...] = ()
     public_keys: tuple[PublicKeyRef, ...] = ()
     tolerance_seconds: int = Field(default=300, ge=1, le=3600)
-    #: Kafka topic for this source's job events (default: the sink's topic).
+    #: Kafka topic for this source's events (default: the sink's topic for its kind of event).
     topic: str | None = None
+    #: The URL the provider calls, as it would sign it (``{url}`` in a signed-content template;
+    #: Twilio and Square sign it). Behind an ingress the Host header cannot rebuild it.
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    #: Accept a scheme that proves nothing (``auth: none``) in production. Startup and
+    #: ``check-config`` still warn about it.
+    allow_unauthenticated: bool = False
+    #: Client addresses allowed to deliver to this source (CIDR, IPv4 or IPv6); empty: any.
+    allowed_ips: CIDRList = ()
 
     @property
     def options(self) -> dict[str, Any]:
@@ -94,6 +123,9 @@ class SourceConfig(BaseModel):
 class ListenConfig(_Strict):
     host: str = "0.0.0.0"  # noqa: S104 - a gateway listens on all interfaces by design
     port: int = Field(default=8080, ge=0, le=65535)
+    #: Peers (CIDR) whose ``X-Forwarded-For`` / ``Forwarded`` headers are believed, e.g. the
+    #: ingress controller's pod network. Empty: the TCP peer is the client.
+    trusted_proxies: CIDRList = ()
 
 
 class AdminConfig(_Strict):
@@ -131,6 +163,8 @@ class LocalSinkConfig(_Strict):
 class KafkaSinkConfig(_Strict):
     bootstrap_servers: str = "127.0.0.1:9092"
     topic: str = "webhooks.job-events"
+    #: Verified passthrough events (``WebhookEvent``), kept apart from job events.
+    webhook_topic: str = "webhooks.events"
     dead_letter_topic: str = "webhooks.dead-letter"
     client_id: str = "webhook-gateway"
     # Measured on batches of real events: zstd 5.2x at 8 events (41 us), 11.5x at 32 (58 us);
@@ -229,6 +263,9 @@ class Settings(BaseSettings):
                 public_keys=tuple(NamedKey(k.id, k.value) for k in src.public_keys),
                 tolerance_seconds=src.tolerance_seconds,
                 options=src.options,
+                public_url=src.public_url,
+                production=not self.development,
+                allow_unauthenticated=src.allow_unauthenticated,
             )
         return specs
 

@@ -1,4 +1,4 @@
-"""The canonical job event: the contract between the gateway and every Kafka consumer.
+"""The canonical events: the contract between the gateway and every Kafka consumer.
 
 This package depends on nothing else in the repository, so a downstream service can vendor or
 import it alone (``pip install webhook-gateway`` and ``from schemas import JobEvent``).
@@ -15,9 +15,11 @@ from schemas.job_event import (
     Output,
     OutputKind,
 )
+from schemas.webhook_event import WEBHOOK_SCHEMA_VERSION, WebhookEvent
 
 __all__ = [
     "SCHEMA_VERSION",
+    "WEBHOOK_SCHEMA_VERSION",
     "DeadLetter",
     "Delivery",
     "JobError",
@@ -26,4 +28,5 @@ __all__ = [
     "JobStatus",
     "Output",
     "OutputKind",
+    "WebhookEvent",
 ]

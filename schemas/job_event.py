@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION: Literal["1"] = "1"
 
@@ -66,6 +66,14 @@ class JobMetrics(_Frozen):
     total_seconds: float | None = Field(default=None, ge=0)
     cost: float | None = Field(default=None, description="Provider-reported cost, provider units.")
     credits: float | None = Field(default=None, description="Provider credits consumed.")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_float_noise(cls, value: float | None) -> float | None:
+        # Derived values (45.2 + 2.1 = 47.300000000000004) carry binary rounding noise; 15
+        # significant digits is what a double holds exactly, so this keeps every value a
+        # provider can send and drops only the noise.
+        return None if value is None else float(f"{value:.15g}")
 
 
 class Delivery(_Frozen):

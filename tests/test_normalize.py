@@ -43,6 +43,7 @@ def normalize(
     """Normalize, build the JobEvent, validate it against the schema; return both."""
     verified = verified or verified_for(adapter.provider)
     normalized = adapter.normalize(payload, verified, now)
+    assert isinstance(normalized, Normalized)
     event = job_event(normalized, verified, provider=adapter.provider, raw=payload, received_at=now)
     return normalized, validate_event(event)
 
@@ -473,7 +474,7 @@ def test_abstrakt_older_completed() -> None:
     assert (video.kind, video.content_type) == (OutputKind.VIDEO, "video/mp4")
     assert normalized.metrics.inference_seconds == 45.2
     assert normalized.metrics.queue_seconds == 2.1
-    assert normalized.metrics.total_seconds == pytest.approx(47.3)
+    assert normalized.metrics.total_seconds == 47.3  # no float noise from 45.2 + 2.1
     assert normalized.occurred_at == utc("2025-01-12T10:30:00+00:00")
     assert normalized.error is None
 

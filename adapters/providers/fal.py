@@ -13,10 +13,12 @@ import time
 from typing import Any, ClassVar
 
 from adapters.base import (
+    NO_REQUEST,
     Adapter,
     AdapterOptions,
     AdapterServices,
     Normalized,
+    RequestMeta,
     SourceSpec,
     Verified,
 )
@@ -80,7 +82,9 @@ class FalAdapter(Adapter):
     def ready(self) -> bool:
         return self.keys.loaded()
 
-    async def verify(self, raw: bytes, headers: Headers, now: float) -> Verified:
+    async def verify(
+        self, raw: bytes, headers: Headers, now: float, request: RequestMeta = NO_REQUEST
+    ) -> Verified:
         request_id = require_header(headers, (H_REQUEST_ID,))
         user_id = require_header(headers, (H_USER_ID,))
         ts_text = require_header(headers, (H_TIMESTAMP,))

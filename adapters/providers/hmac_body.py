@@ -12,10 +12,12 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from adapters.base import (
+    NO_REQUEST,
     Adapter,
     AdapterOptions,
     AdapterServices,
     Normalized,
+    RequestMeta,
     SourceSpec,
     Verified,
     first_secret,
@@ -44,7 +46,9 @@ class HmacBodyAdapter(Adapter):
         super().__init_subclass__(**kwargs)
         cls.sensitive_headers = frozenset({cls.signature_header.lower()})
 
-    async def verify(self, raw: bytes, headers: Headers, now: float) -> Verified:
+    async def verify(
+        self, raw: bytes, headers: Headers, now: float, request: RequestMeta = NO_REQUEST
+    ) -> Verified:
         signature = require_header(headers, (self.signature_header,))
         key_id = hmac_body.verify_hex(raw, signature, self.spec.secrets)
         return Verified(scheme=hmac_body.SCHEME, key_id=key_id, delivery_id=None)

@@ -13,10 +13,12 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from adapters.base import (
+    NO_REQUEST,
     Adapter,
     AdapterOptions,
     AdapterServices,
     Normalized,
+    RequestMeta,
     SourceSpec,
     Verified,
     first_secret,
@@ -71,7 +73,9 @@ class StandardWebhooksAdapter(Adapter):
         if not self.keyring.hmac_keys and not self.keyring.verify_keys:
             raise ConfigError("no_keys", f"source {spec.name!r} has no secret or key")
 
-    async def verify(self, raw: bytes, headers: Headers, now: float) -> Verified:
+    async def verify(
+        self, raw: bytes, headers: Headers, now: float, request: RequestMeta = NO_REQUEST
+    ) -> Verified:
         signed = sw.verify(raw, headers, now, self.keyring, self.spec.tolerance_seconds)
         return Verified(
             scheme=signed.scheme,

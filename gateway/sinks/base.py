@@ -9,7 +9,10 @@ from __future__ import annotations
 import abc
 from typing import ClassVar
 
-from schemas import DeadLetter, JobEvent
+from schemas import DeadLetter, JobEvent, WebhookEvent
+
+#: What a sink publishes besides dead letters: a job event, or a verified passthrough event.
+Event = JobEvent | WebhookEvent
 
 
 class Sink(abc.ABC):
@@ -27,15 +30,20 @@ class Sink(abc.ABC):
     def ready(self) -> bool:
         """Whether a publish would be expected to succeed now (drives ``/readyz``)."""
 
-    def topic_for(self, override: str | None) -> str:
-        """The destination name an event with this source's ``topic`` override goes to."""
-        return override or "events"
+    def topic_for(self, override: str | None, *, passthrough: bool = False) -> str:
+        """The destination an event with this source's ``topic`` override goes to; passthrough
+        events (``WebhookEvent``) have their own default, so job consumers never meet them."""
+        return override or ("webhook-events" if passthrough else "events")
 
     def dead_letter_topic(self) -> str:
         return "dead-letters"
 
+    def expect_passthrough(self) -> None:  # noqa: B027 - optional hook
+        """Called before :meth:`start` when some source may publish ``WebhookEvent``s, so the
+        sink checks (or creates) that destination too."""
+
     @abc.abstractmethod
-    async def publish(self, event: JobEvent, *, topic: str | None = None) -> None:
+    async def publish(self, event: Event, *, topic: str | None = None) -> None:
         """Durably write ``event``; ``topic`` overrides the default destination."""
 
     @abc.abstractmethod

@@ -31,8 +31,8 @@ from aiokafka.errors import (
 from gateway.errors import ConfigError, SinkUnavailable
 from gateway.logs import get_logger
 from gateway.settings import KafkaSinkConfig, Settings
-from gateway.sinks.base import Sink
-from schemas import DeadLetter, JobEvent
+from gateway.sinks.base import Event, Sink
+from schemas import DeadLetter, WebhookEvent
 
 log = get_logger("gateway.kafka")
 
@@ -79,6 +79,10 @@ class KafkaSink(Sink):
         self._closing = False
         self.replacements = 0
         self._fixed_headers: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
+
+    def expect_passthrough(self) -> None:
+        if self.config.webhook_topic not in self.topics:
+            self.topics = sorted({*self.topics, self.config.webhook_topic})
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -198,8 +202,8 @@ class KafkaSink(Sink):
             self._producer = None
         self._healthy = False
 
-    def topic_for(self, override: str | None) -> str:
-        return override or self.config.topic
+    def topic_for(self, override: str | None, *, passthrough: bool = False) -> str:
+        return override or (self.config.webhook_topic if passthrough else self.config.topic)
 
     def dead_letter_topic(self) -> str:
         return self.config.dead_letter_topic
@@ -209,9 +213,9 @@ class KafkaSink(Sink):
 
     # -- publishing ----------------------------------------------------------------------
 
-    async def publish(self, event: JobEvent, *, topic: str | None = None) -> None:
+    async def publish(self, event: Event, *, topic: str | None = None) -> None:
         await self._send(
-            topic or self.config.topic,
+            topic or self.topic_for(None, passthrough=isinstance(event, WebhookEvent)),
             event.partition_key,
             event.model_dump_json().encode(),
             event.event_id,

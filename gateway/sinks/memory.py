@@ -6,8 +6,8 @@ import asyncio
 from typing import ClassVar
 
 from gateway.errors import SinkUnavailable
-from gateway.sinks.base import Sink
-from schemas import DeadLetter, JobEvent
+from gateway.sinks.base import Event, Sink
+from schemas import DeadLetter, JobEvent, WebhookEvent
 
 
 class MemorySink(Sink):
@@ -15,6 +15,7 @@ class MemorySink(Sink):
 
     def __init__(self) -> None:
         self.events: list[tuple[str | None, JobEvent]] = []
+        self.webhook_events: list[tuple[str | None, WebhookEvent]] = []
         self.dead_letters: list[DeadLetter] = []
         self.available = True
         self.delay_seconds = 0.0
@@ -29,9 +30,12 @@ class MemorySink(Sink):
     def ready(self) -> bool:
         return self.started and self.available
 
-    async def publish(self, event: JobEvent, *, topic: str | None = None) -> None:
+    async def publish(self, event: Event, *, topic: str | None = None) -> None:
         await self._gate()
-        self.events.append((topic, event))
+        if isinstance(event, WebhookEvent):
+            self.webhook_events.append((topic, event))
+        else:
+            self.events.append((topic, event))
 
     async def publish_dead_letter(self, record: DeadLetter) -> None:
         await self._gate()
