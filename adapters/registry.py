@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from adapters.base import Adapter, AdapterServices, SourceSpec
+from adapters.declarative.adapter import GenericAdapter
 from adapters.errors import ConfigError
+from adapters.presets import preset_adapters
 from adapters.providers.abstrakt import AbstraktAdapter
 from adapters.providers.fal import FalAdapter
 from adapters.providers.instantapi import InstantAPIAdapter
@@ -31,6 +33,8 @@ ADAPTERS: Mapping[str, type[Adapter]] = _build(
     OpenAIAdapter,
     AbstraktAdapter,
     InstantAPIAdapter,
+    GenericAdapter,
+    *preset_adapters(),
 )
 
 

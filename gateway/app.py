@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from adapters import AdapterServices, ConfigError, build_adapter
+from adapters import Adapter, AdapterServices, ConfigError, build_adapter
 from adapters.base import Reply, RequestMeta
 from gateway.client_address import ClientAddressResolver, in_networks, parse_networks
 from gateway.dedupe import DedupeStore
@@ -91,6 +91,7 @@ def create_app(
             metrics.key_refreshes.labels(_name, result).inc()
 
         adapter = build_adapter(spec, AdapterServices(fetcher=fetch, on_key_refresh=on_refresh))
+        check_replay_window(settings, name, adapter)
         config = settings.sources[name]
         sources[name] = Source(
             name, adapter, config.topic, allowed_ips=parse_networks(config.allowed_ips)
@@ -124,6 +125,17 @@ def create_app(
     # the URL; only sources whose scheme asks for one accept it.
     app.router.add_route("*", "/webhooks/{source}/{token}", handle_webhook)
     return app
+
+
+def check_replay_window(settings: Settings, name: str, adapter: Adapter) -> None:
+    """A scheme's own window (e.g. ElevenLabs' 30 min) must fit in what dedupe remembers."""
+    window = adapter.replay_window_seconds()
+    if settings.dedupe.ttl_seconds < window:
+        raise ConfigError(
+            "replay_window_exceeds_dedupe",
+            f"source {name!r}: its replay window ({window} s) is longer than "
+            f"dedupe.ttl_seconds ({settings.dedupe.ttl_seconds} s): a replay could pass as new",
+        )
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

@@ -42,7 +42,6 @@ from schemas import JobEvent
 jsonschema: Any = importlib.import_module("jsonschema")
 
 VECTOR_DIR = Path(__file__).resolve().parent / "vectors"
-UNSUPPORTED_DIR = VECTOR_DIR / "_unsupported"
 
 # ----------------------------------------------------------------- official / synthetic constants
 SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -362,7 +361,7 @@ def validate_event(event: JobEvent) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------- vectors
 def vector_files() -> list[Path]:
-    """Every runnable vector file (the ``_unsupported`` folder is not)."""
+    """Every vector file (folders starting with ``_`` are not vectors)."""
     return sorted(
         path for path in VECTOR_DIR.glob("*/*.json") if not path.parent.name.startswith("_")
     )
