@@ -181,7 +181,7 @@ class GenericAdapter(Adapter):
             available.append("url")
         if timestamp is not None:
             available.append("timestamp")
-        if delivery is not None and delivery.header:
+        if delivery is not None and delivery.headers:
             available.append("id")
         self._template: Template = compile_template(scheme.signed_content, available=available)
         if "url" in self._template.tokens:
@@ -202,10 +202,10 @@ class GenericAdapter(Adapter):
             fetcher=self.services.fetcher,
         )
         self.has_handshake = bool(self._handshakes.signed)
-        self.sensitive_headers = frozenset(
-            h.lower()
-            for h in (scheme.header, "authorization")
-            if h is not None and (scheme.auth != "none")
+        self.sensitive_headers = (
+            frozenset(h.lower() for h in (*scheme.headers, "authorization"))
+            if scheme.auth != "none"
+            else frozenset()
         )
         # The body parsed during verification (a body token, a body timestamp or id), reused by
         # ``parse`` when it is the same bytes object: saves a second parse per delivery.
@@ -221,17 +221,17 @@ class GenericAdapter(Adapter):
         signed_at: float | None = None
         timestamp = scheme.timestamp
         delivery = scheme.delivery_id
-        if delivery is not None and delivery.header:
-            ctx.delivery_id = require_header(headers, (delivery.header,))
+        if delivery is not None and delivery.headers:
+            ctx.delivery_id = require_header(headers, delivery.headers)
+            self._template.check_id(ctx.delivery_id)
         key_id: str
         if self._verifier is not None:
-            assert scheme.header is not None  # SchemeConfig requires it for hmac
-            parsed = self._verifier.parse(require_header(headers, (scheme.header,)))
+            parsed = self._verifier.parse(require_header(headers, scheme.headers))
             if timestamp is not None and timestamp.source != "body":
                 ctx.timestamp = (
                     parsed.timestamp
                     if timestamp.source == "signature_header"
-                    else require_header(headers, (timestamp.header or "",))
+                    else require_header(headers, timestamp.headers)
                 )
                 if ctx.timestamp is None:
                     raise VerificationError(
@@ -247,7 +247,7 @@ class GenericAdapter(Adapter):
         else:
             key_id = self._check_token(raw, headers, request)
             if timestamp is not None and timestamp.source != "body":
-                text = require_header(headers, (timestamp.header or "",))
+                text = require_header(headers, timestamp.headers)
                 signed_at = parse_timestamp(text, unit=timestamp.unit, fmt=timestamp.format)
                 check_window(signed_at, now, past=self._past, future=self._future)
         if timestamp is not None and timestamp.source == "body":
@@ -276,7 +276,7 @@ class GenericAdapter(Adapter):
         tokens = self._tokens
         assert tokens is not None  # built for every token kind
         if auth == "static_header":
-            value = require_header(headers, (self.scheme.header or "",))
+            value = require_header(headers, self.scheme.headers)
             prefix = self.scheme.token_prefix
             if prefix:
                 if value[: len(prefix)].lower() != prefix.lower():
@@ -376,18 +376,17 @@ class GenericAdapter(Adapter):
         scheme = self.scheme
         headers: dict[str, str] = {}
         delivery = scheme.delivery_id
-        if delivery is not None and delivery.header:
-            headers[delivery.header] = delivery_id
+        if delivery is not None and delivery.headers:
+            headers[delivery.headers[0]] = delivery_id
         timestamp = scheme.timestamp
         ts_text: str | None = None
         if timestamp is not None and timestamp.source != "body":
             ts_text = format_timestamp(now, unit=timestamp.unit, fmt=timestamp.format)
-            if timestamp.source == "header" and timestamp.header:
-                headers[timestamp.header] = ts_text
+            if timestamp.source == "header" and timestamp.headers:
+                headers[timestamp.headers[0]] = ts_text
         elif timestamp is not None:
             ts_text = self._body_timestamp_text(raw)
         if self._verifier is not None:
-            assert scheme.header is not None
             ctx = RenderContext(
                 raw,
                 _headers(headers),
@@ -395,13 +394,13 @@ class GenericAdapter(Adapter):
                 timestamp=ts_text,
                 delivery_id=delivery_id,
             )
-            headers[scheme.header] = self._verifier.header_value(
+            headers[scheme.headers[0]] = self._verifier.header_value(
                 self._template.render(ctx), ts_text
             )
             return headers
         tokens = self._tokens
-        if scheme.auth == "static_header" and tokens is not None and scheme.header:
-            headers[scheme.header] = scheme.token_prefix + tokens.first
+        if scheme.auth == "static_header" and tokens is not None and scheme.headers:
+            headers[scheme.headers[0]] = scheme.token_prefix + tokens.first
         elif scheme.auth == "basic" and tokens is not None:
             headers["Authorization"] = basic_header(tokens.first)
         return headers

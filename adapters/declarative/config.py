@@ -8,7 +8,7 @@ nothing here runs per delivery.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,6 +20,20 @@ Encoding = Literal["hex", "base64", "base64url"]
 
 class _Block(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+HeaderName = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+]
+#: A header name, or several names one header goes by (``webhook-id`` / ``svix-id``): a value
+#: found under two of them must be the same, or the delivery is refused.
+HeaderNames = HeaderName | tuple[HeaderName, ...]
+
+
+def _names(value: HeaderNames | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else value
 
 
 class SignatureFormat(_Block):
@@ -44,10 +58,15 @@ class TimestampSource(_Block):
     #: ``signature_header``: the ``timestamp_key`` pair; ``header``: its own header;
     #: ``body``: a JMESPath expression into the (verified) JSON body.
     source: Literal["signature_header", "header", "body"]
-    header: str | None = Field(default=None, min_length=1, max_length=128)
+    header: HeaderNames | None = None
     path: str | None = Field(default=None, min_length=1, max_length=512)
     unit: Literal["seconds", "milliseconds"] = "seconds"
     format: Literal["unix", "rfc3339"] = "unix"
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return _names(self.header)
+
     #: How old a delivery may be; default: the source's ``tolerance_seconds``.
     max_age_seconds: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
     #: How far in the future (clock skew); default: the source's ``tolerance_seconds``.
@@ -67,8 +86,12 @@ class TimestampSource(_Block):
 class DeliveryIdSource(_Block):
     """The provider's delivery id (stable across its retries): the event id and dedupe key."""
 
-    header: str | None = Field(default=None, min_length=1, max_length=128)
+    header: HeaderNames | None = None
     path: str | None = Field(default=None, min_length=1, max_length=512)
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return _names(self.header)
 
     @model_validator(mode="after")
     def _one(self) -> DeliveryIdSource:
@@ -93,7 +116,7 @@ class SchemeConfig(_Block):
     algorithm: Algorithm = "sha256"
     encoding: Encoding = "hex"
     #: The header that carries the signature (``hmac``) or the token (``static_header``).
-    header: str | None = Field(default=None, min_length=1, max_length=128)
+    header: HeaderNames | None = None
     signature_format: SignatureFormat | None = None
     #: A literal every signature starts with, removed before decoding (``sha256=``, ``v0=``).
     prefix: str = Field(default="", max_length=32)
@@ -114,6 +137,10 @@ class SchemeConfig(_Block):
     body_path: str | None = Field(default=None, min_length=1, max_length=512)
 
     delivery_id: DeliveryIdSource | None = None
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return _names(self.header)
 
     @model_validator(mode="after")
     def _complete(self) -> SchemeConfig:

@@ -126,10 +126,12 @@ class HmacVerifier:
         """The id of the secret whose HMAC over ``content`` equals one of ``signatures``."""
         given = [d for d in (decode_signature(s, self.encoding) for s in signatures) if d]
         given = [d for d in given if len(d) == self._size]
-        if not given:
+        if not given and self.format is None:
+            # One signature, and it is not even the right shape: say so. In a list of several
+            # (a rotation, future versions) an entry we cannot read is simply not a match.
             raise VerificationError(
                 "malformed_header",
-                f"no signature is {self._size} bytes of {self.encoding} ({self.algorithm})",
+                f"signature is not {self._size} bytes of {self.encoding} ({self.algorithm})",
             )
         for key_id, key in self._keys:
             expected = hmac.new(key, content, self.algorithm).digest()

@@ -20,6 +20,7 @@ it names.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -121,6 +122,15 @@ class Template:
     text: str
     parts: tuple[Part, ...]
     tokens: frozenset[str]
+    #: Literals that follow ``{id}``: an id containing one could trade characters with the
+    #: next field (``a.b`` + ``.1.`` = ``a`` + ``.b.1.``), so such an id is refused.
+    id_separators: tuple[str, ...] = ()
+
+    def check_id(self, delivery_id: str) -> None:
+        if any(sep in delivery_id for sep in self.id_separators):
+            raise VerificationError(
+                "malformed_header", "the delivery id contains a separator of the signed content"
+            )
 
     def render(self, ctx: RenderContext) -> bytes:
         if len(self.parts) == 1 and self.parts[0] is _SIMPLE_PARTS["body"]:
@@ -178,7 +188,12 @@ def compile_template(text: str, *, available: Sequence[str] = tuple(_SIMPLE)) ->
         tokens.add(name)
     literal.append(text[position:])
     flush()
-    return Template(text, tuple(parts), frozenset(tokens))
+    separators = tuple(
+        part.decode()
+        for before, part in itertools.pairwise(parts)
+        if before is _SIMPLE_PARTS["id"] and isinstance(part, bytes)
+    )
+    return Template(text, tuple(parts), frozenset(tokens), separators)
 
 
 def _why(name: str) -> str:

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from adapters.errors import VerificationError
 
-_DIGITS = re.compile(r"[0-9]{1,15}")
+# Twelve digits of seconds reach the year 33658 (fifteen of milliseconds): longer is garbage.
+_DIGITS = {"seconds": re.compile(r"[0-9]{1,12}"), "milliseconds": re.compile(r"[0-9]{1,15}")}
 
 
 def parse_timestamp(
@@ -30,9 +31,9 @@ def parse_timestamp(
         if parsed.tzinfo is None:
             raise VerificationError("malformed_header", "timestamp has no time zone")
         return parsed.timestamp()
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**15:
         number = value
-    elif isinstance(value, str) and _DIGITS.fullmatch(value):
+    elif isinstance(value, str) and _DIGITS[unit].fullmatch(value):
         number = int(value)
     else:
         # Implementations disagree on "+1", "1.5", " 1 ", "0x1": digits only.
