@@ -3,9 +3,10 @@
 Expressions are JMESPath (the ``jmespath`` package): a specified, well-tested language with
 implementations in many languages, so a mapping means the same thing in a consumer's tooling as
 here, and no home-made path syntax has to be documented and fuzzed. Each expression is compiled
-once, at startup; a compile error is a ``ConfigError`` naming the field. An expression that
-raises on a hostile payload (a type error inside a function, runaway nesting) is a
-``NormalizationError``: the delivery becomes a dead letter, never a crash.
+once, at startup; a compile error is a ``ConfigError`` naming the field. When an expression
+raises on a body (a type error inside a function, runaway nesting), a required field
+(``job_id``, ``status``, ``when``) makes the delivery a dead letter; an optional one (metrics,
+outputs, error, times, event type) is left empty. Never a crash.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ def search(expr: ParsedResult | None, payload: Any, where: str) -> Any:
         ) from None
 
 
+def optional(expr: ParsedResult | None, payload: Any) -> Any:
+    """An optional field (metrics, outputs, error, times): an expression that fails on this body
+    leaves the field empty rather than dead-lettering a job event over a missing metric."""
+    try:
+        return search(expr, payload, "")
+    except NormalizationError:
+        return None
+
+
 def occurred_at(value: Any, unit: str) -> datetime | None:
     if unit == "milliseconds":
         number = opt_number(value)
@@ -83,10 +93,8 @@ class PassthroughMapping:
 
     def apply(self, payload: Any) -> Passthrough:
         return Passthrough(
-            event_type=opt_str(search(self._event_type, payload, "mapping.event_type")),
-            occurred_at=occurred_at(
-                search(self._occurred, payload, "mapping.occurred_at"), self._unit
-            ),
+            event_type=opt_str(optional(self._event_type, payload)),
+            occurred_at=occurred_at(optional(self._occurred, payload), self._unit),
         )
 
 
@@ -140,10 +148,10 @@ class JobMapping:
             raise NormalizationError(
                 "unknown_status", f"status {str(status_value)[:64]!r} is not in status_map"
             )
-        event_type = opt_str(search(self._event_type, payload, "mapping.event_type"))
+        event_type = opt_str(optional(self._event_type, payload))
         outputs: list[Output] = []
-        for index, expr in enumerate(self._outputs):
-            outputs.extend(_outputs(search(expr, payload, f"mapping.outputs[{index}]")))
+        for expr in self._outputs:
+            outputs.extend(_outputs(optional(expr, payload)))
         return Normalized(
             job_id=job_id,
             status=status,
@@ -152,20 +160,19 @@ class JobMapping:
             error=self._job_error(payload),
             metrics=JobMetrics(
                 **{
-                    name: opt_number(search(expr, payload, f"mapping.metrics.{name}"))
+                    name: opt_number(optional(expr, payload))
                     for name, expr in self._metrics.items()
                 }
             ),
             occurred_at=occurred_at(
-                search(self._occurred, payload, "mapping.occurred_at"),
-                self.config.occurred_at_unit,
+                optional(self._occurred, payload), self.config.occurred_at_unit
             ),
         )
 
     def _job_error(self, payload: Any) -> JobError | None:
-        value = search(self._error, payload, "mapping.error")
-        code = search(self._error_code, payload, "mapping.error_code")
-        message = search(self._error_message, payload, "mapping.error_message")
+        value = optional(self._error, payload)
+        code = optional(self._error_code, payload)
+        message = optional(self._error_message, payload)
         if value in (None, "", {}) and code is None and message is None:
             return None
         return JobError(
