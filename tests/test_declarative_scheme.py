@@ -148,6 +148,12 @@ def test_an_undecodable_secret_is_a_config_error_that_hides_it() -> None:
     assert "not-hex-at-all" not in str(caught.value)
 
 
+def test_an_unsigned_header_timestamp_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        generic({**SLACK_LIKE, "signed_content": "{body}"})
+    assert caught.value.reason == "unsigned_timestamp"
+
+
 def test_hmac_without_a_secret_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
         generic({"auth": "hmac", "header": "X-Sig"}, secrets=[])

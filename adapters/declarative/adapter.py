@@ -184,6 +184,17 @@ class GenericAdapter(Adapter):
         if delivery is not None and delivery.headers:
             available.append("id")
         self._template: Template = compile_template(scheme.signed_content, available=available)
+        if (
+            self._verifier is not None
+            and timestamp is not None
+            and timestamp.source != "body"
+            and "timestamp" not in self._template.tokens
+        ):
+            raise ConfigError(
+                "unsigned_timestamp",
+                f"source {spec.name!r}: scheme.timestamp is read from a header but "
+                "signed_content has no {timestamp}: an unsigned timestamp proves nothing",
+            )
         if "url" in self._template.tokens:
             self.reads_request = True
 

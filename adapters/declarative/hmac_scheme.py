@@ -70,13 +70,21 @@ def parse_signature_header(value: str, fmt: SignatureFormat | None, prefix: str)
 
 
 def decode_signature(text: str, encoding: Encoding) -> bytes | None:
+    """The signature's bytes, or ``None``. Base64 must be canonical: unused trailing bits set
+    differently would give a second spelling of one signature."""
     if encoding == "hex":
         return hexdecode(text)  # fromhex accepts either case
     if encoding == "base64":
-        return b64decode_strict(text)
+        decoded = b64decode_strict(text)
+        if decoded is None or base64.b64encode(decoded).decode() != text:
+            return None
+        return decoded
     if "+" in text or "/" in text:  # the standard alphabet is not base64url
         return None
-    return b64decode_lenient_padding(text, urlsafe=True)
+    decoded = b64decode_lenient_padding(text, urlsafe=True)
+    if decoded is None or encode_signature(decoded, "base64url") != text.rstrip("="):
+        return None
+    return decoded
 
 
 def encode_signature(digest: bytes, encoding: Encoding) -> str:

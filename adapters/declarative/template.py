@@ -150,9 +150,10 @@ def compile_template(text: str, *, available: Sequence[str] = tuple(_SIMPLE)) ->
     position = 0
 
     def flush() -> None:
-        if literal:
-            parts.append("".join(literal).encode())
-            literal.clear()
+        text = "".join(literal)
+        if text:
+            parts.append(text.encode())
+        literal.clear()
 
     for match in _TOKEN.finditer(text):
         literal.append(text[position : match.start()])
