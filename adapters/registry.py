@@ -47,4 +47,11 @@ def adapter_class(provider: str) -> type[Adapter]:
 
 
 def build_adapter(spec: SourceSpec, services: AdapterServices | None = None) -> Adapter:
-    return adapter_class(spec.provider)(spec, services)
+    try:
+        return adapter_class(spec.provider)(spec, services)
+    except ConfigError as exc:
+        where = f"source {spec.name!r}"
+        if where in exc.detail:
+            raise
+        # With many sources, an error that does not say which one is hard to act on.
+        raise ConfigError(exc.reason, f"{where}: {exc.detail}") from None

@@ -126,7 +126,11 @@ class Handshakes:
                 except VerificationError:
                     return Reply("query_echo", 403, orjson.dumps({"error": "token_mismatch"}),
                                  "application/json", _NOSNIFF)  # fmt: skip
-            challenge = _challenge(value, f"query parameter {config.param}")
+            try:
+                challenge = _challenge(value, f"query parameter {config.param}")
+            except VerificationError as exc:
+                return Reply("query_echo", 400, orjson.dumps({"error": exc.reason}),
+                             "application/json", _NOSNIFF)  # fmt: skip
             if config.respond == "json":
                 return _json_reply("query_echo", {config.json_key or config.param: challenge})
             return _text_reply("query_echo", challenge)
