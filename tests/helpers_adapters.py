@@ -32,6 +32,7 @@ from adapters import (
     Verified,
     build_adapter,
 )
+from adapters.base import NO_REQUEST, RequestMeta
 from adapters.testing_keys import FAL_TEST_PUBLIC_X, V1A_TEST_PUBLIC
 from gateway import event_id as event_ids
 from gateway.ingest import build_event
@@ -244,6 +245,7 @@ def make_spec(
     options: Mapping[str, Any] | None = None,
     tolerance_seconds: int = 300,
     name: str = "test-source",
+    allow_unauthenticated: bool = False,
 ) -> SourceSpec:
     return SourceSpec(
         name=name,
@@ -252,6 +254,7 @@ def make_spec(
         public_keys=tuple(NamedKey(i, v) for i, v in public_keys),
         tolerance_seconds=tolerance_seconds,
         options=dict(options or {}),
+        allow_unauthenticated=allow_unauthenticated,
     )
 
 
@@ -378,6 +381,7 @@ def vector_spec(vector: Mapping[str, Any]) -> SourceSpec:
         public_keys=[(k["id"], k["value"]) for k in source.get("public_keys", [])],
         options=source.get("options", {}),
         tolerance_seconds=source.get("tolerance_seconds", 300),
+        allow_unauthenticated=source.get("allow_unauthenticated", False),
     )
 
 
@@ -389,6 +393,15 @@ def vector_fetcher(vector: Mapping[str, Any]) -> FakeFetcher | None:
     for url, doc in documents.items():
         fetcher.serve(url, json.dumps(doc).encode())
     return fetcher
+
+
+def vector_request(vector: Mapping[str, Any]) -> RequestMeta:
+    """What the request line carried (``"request": {"path_token", "query"}``), if anything."""
+    request = vector.get("request")
+    if not request:
+        return NO_REQUEST
+    query = dict(request.get("query", {}))
+    return RequestMeta(query=query, path_token=request.get("path_token"))
 
 
 def vector_headers(vector: Mapping[str, Any]) -> CIMultiDict[str]:

@@ -29,6 +29,7 @@ from tests.helpers_adapters import (
     vector_fetcher,
     vector_files,
     vector_headers,
+    vector_request,
     vector_spec,
 )
 
@@ -42,7 +43,9 @@ async def run_verify(vector: dict[str, Any]) -> Verified:
     await adapter.start()
     try:
         body = vector["body"].encode("utf-8")
-        return await adapter.verify(body, vector_headers(vector), vector["now"])
+        return await adapter.verify(
+            body, vector_headers(vector), vector["now"], vector_request(vector)
+        )
     finally:
         await adapter.close()
 

@@ -41,7 +41,13 @@ from adapters.declarative.hmac_scheme import HmacVerifier, secret_key_bytes
 from adapters.declarative.mapping import JobMapping, PassthroughMapping, compile_expression, search
 from adapters.declarative.template import RenderContext, Template, compile_template
 from adapters.declarative.timestamps import check_window, format_timestamp, parse_timestamp
-from adapters.declarative.tokens import TokenSet, basic_credentials, basic_header
+from adapters.declarative.tokens import (
+    TokenSet,
+    basic_credentials,
+    basic_header,
+    redact_tokens,
+    token_needles,
+)
 from adapters.errors import ConfigError, NormalizationError, VerificationError
 from adapters.primitives.headers import Headers, optional_header, require_header
 from adapters.primitives.payload import parse_json
@@ -156,6 +162,11 @@ class GenericAdapter(Adapter):
             self._tokens = TokenSet(spec.secrets, f"scheme.auth {scheme.auth}")
         elif spec.secrets:
             self._tokens = TokenSet(spec.secrets, "handshakes")
+        # A token scheme's secret that the sender also echoes in the body (PiAPI, a Deepgram
+        # callback_secret) is removed before the body is published with the event.
+        echoed = [s.value for s in spec.secrets] if scheme.auth not in ("hmac", "none") else []
+        self._echoed = frozenset(echoed)
+        self._echoed_needles = token_needles(echoed)
 
         timestamp = scheme.timestamp
         self._past = (timestamp.max_age_seconds if timestamp else None) or spec.tolerance_seconds
@@ -339,7 +350,10 @@ class GenericAdapter(Adapter):
     # -- after verification ------------------------------------------------------------------
 
     def parse(self, raw: bytes, request: RequestMeta) -> Any:
-        return self._payload(raw)
+        payload = self._payload(raw)
+        if any(needle in raw for needle in self._echoed_needles):
+            return redact_tokens(payload, self._echoed)
+        return payload
 
     async def handshake(
         self, payload: Any, verified: Verified, request: RequestMeta

@@ -995,6 +995,966 @@ def github(w: Writer, official: Json) -> None:
         )
 
 
+# ------------------------------------------------------------------------------ AI job presets
+JOB_NOW = 1767225600  # 2026-01-01T00:00:00Z
+JOB_SECRET = "wsec_tests_job_secret_0123456789"
+JOB_OTHER_SECRET = "wsec_tests_some_other_secret_99"
+JOB_OLD_SECRET = "wsec_tests_old_secret_01234567"
+
+
+def preset_vector(
+    w: Writer,
+    provider: str,
+    stem: str,
+    description: str,
+    origin: str,
+    *,
+    secrets_: list[Json],
+    headers: list[list[str]],
+    body: str,
+    expected: Json,
+    now: int = JOB_NOW,
+    options: Json | None = None,
+    request: Json | None = None,
+    allow_unauthenticated: bool = False,
+) -> None:
+    vector: Json = {
+        "provider": provider,
+        "description": description,
+        "origin": origin,
+        "source": {"secrets": secrets_, "public_keys": [], "options": options or {}},
+        "headers": headers,
+        "body": body,
+        "now": now,
+        "expected": expected,
+    }
+    if request is not None:
+        vector["request"] = request
+    if allow_unauthenticated:
+        vector["source"]["allow_unauthenticated"] = True
+    w.write(provider, stem, vector)
+
+
+def hmac_b64(secret: str, message: str) -> str:
+    return b64(hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest())
+
+
+def job_body(document: Json) -> str:
+    return json.dumps(document, separators=(", ", ": "))
+
+
+def elevenlabs_header(secret: str, ts: int, body: str, *extra: str) -> str:
+    digest = hmac.new(secret.encode(), f"{ts}.{body}".encode(), hashlib.sha256).hexdigest()
+    return ",".join((f"t={ts}", f"v0={digest}", *extra))
+
+
+def elevenlabs(w: Writer, official: Json) -> None:
+    p = "elevenlabs"
+    scheme = "elevenlabs-v0"
+    for v in official["elevenlabs"]:
+        preset_vector(
+            w,
+            p,
+            f"elevenlabs-official-{v['name']}",
+            "the research notes' ElevenLabs vector (checked with elevenlabs construct_event) "
+            "through the preset",
+            v["source"],
+            secrets_=secrets(("primary", v["secret"])),
+            headers=[["ElevenLabs-Signature", v["header"]]],
+            body=v["body"],
+            now=v["now"],
+            expected=valid(
+                "primary",
+                scheme,
+                None,
+                normalize={"job_id": "conv_1", "status": "succeeded"},
+            ),
+        )
+    body = job_body(
+        {
+            "type": "post_call_transcription",
+            "event_timestamp": JOB_NOW,
+            "data": {"agent_id": "agent_1", "conversation_id": "conv_el_1", "status": "done"},
+        }
+    )
+    good = secrets(("primary", JOB_SECRET))
+    origin = "derived: HMAC-SHA256 hex over {t}.{body}, as ElevenLabs documents and its SDK checks"
+    ok = valid("primary", scheme, None, normalize={"job_id": "conv_el_1", "status": "succeeded"})
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good)
+        kw.setdefault("body", body)
+        kw.setdefault(
+            "headers", [["ElevenLabs-Signature", elevenlabs_header(JOB_SECRET, JOB_NOW, body)]]
+        )
+        preset_vector(w, p, f"elevenlabs-{stem}", description, origin, expected=expected, **kw)
+
+    vec("valid", "post_call_transcription, status done", ok)
+    vec(
+        "tampered-body",
+        "one byte of the body changed after signing",
+        invalid("signature_mismatch"),
+        body=body.replace("done", "dona"),
+    )
+    vec(
+        "wrong-secret",
+        "signed with another secret",
+        invalid("signature_mismatch"),
+        secrets_=secrets(("primary", JOB_OTHER_SECRET)),
+    )
+    vec(
+        "boundary-old-1800",
+        "exactly 30 minutes old: accepted (the SDK's window)",
+        ok,
+        now=JOB_NOW + 1800,
+    )
+    vec(
+        "stale-1801",
+        "30 minutes and one second old",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW + 1801,
+    )
+    vec(
+        "future-301",
+        "301 s ahead: refused here, though the SDK accepts any future timestamp",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW - 301,
+    )
+    vec(
+        "rotation-good-secret-last",
+        "two configured secrets, the delivery signed with the second",
+        valid("current", scheme, None),
+        secrets_=secrets(("old", JOB_OLD_SECRET), ("current", JOB_SECRET)),
+    )
+    vec(
+        "two-v0-good-first",
+        "two v0 pairs, the valid one first: accepted (the SDK reads only the last v0)",
+        ok,
+        headers=[
+            ["ElevenLabs-Signature", elevenlabs_header(JOB_SECRET, JOB_NOW, body, "v0=" + "0" * 64)]
+        ],
+    )
+    vec("missing-header", "no ElevenLabs-Signature", invalid("missing_header"), headers=[])
+    vec(
+        "no-timestamp",
+        "a v0 pair but no t",
+        invalid("missing_header"),
+        headers=[["ElevenLabs-Signature", "v0=" + hmac_hex(JOB_SECRET, body)]],
+    )
+    vec(
+        "v0-not-hex",
+        "the v0 value is not hex: in a header of pairs, an unreadable entry is not a match",
+        invalid("signature_mismatch"),
+        headers=[["ElevenLabs-Signature", f"t={JOB_NOW},v0=zz{'0' * 62}"]],
+    )
+    vec(
+        "v1-only",
+        "a signature under an unknown key only",
+        invalid("unsupported_signature_version"),
+        headers=[["ElevenLabs-Signature", f"t={JOB_NOW},v1={hmac_hex(JOB_SECRET, body)}"]],
+    )
+    failure = job_body(
+        {
+            "type": "call_initiation_failure",
+            "event_timestamp": JOB_NOW,
+            "data": {
+                "agent_id": "agent_1",
+                "conversation_id": "conv_el_2",
+                "failure_reason": "busy",
+            },
+        }
+    )
+    vec(
+        "call-initiation-failure",
+        "a call that never started is a failed job",
+        valid("primary", scheme, None, normalize={"job_id": "conv_el_2", "status": "failed"}),
+        body=failure,
+        headers=[["ElevenLabs-Signature", elevenlabs_header(JOB_SECRET, JOB_NOW, failure)]],
+    )
+
+
+def token_set(
+    w: Writer,
+    provider: str,
+    *,
+    header: str,
+    prefix: str,
+    body: str,
+    job_id: str,
+    status: str,
+    origin: str,
+    malformed: tuple[str, str] | None = None,
+) -> None:
+    """Vectors for a static header token: the token, not the body, is what is checked."""
+    ok = valid("primary", "static-header", None, normalize={"job_id": job_id, "status": status})
+    good = secrets(("primary", JOB_SECRET))
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good)
+        kw.setdefault("body", body)
+        kw.setdefault("headers", [[header, prefix + JOB_SECRET]])
+        preset_vector(
+            w, provider, f"{provider}-{stem}", description, origin, expected=expected, **kw
+        )
+
+    vec("valid", f"the configured token in {header}", ok)
+    vec(
+        "body-changed-still-valid",
+        "the body is not covered by anything: a changed body with the right token is accepted",
+        valid("primary", "static-header", None),
+        body=body.replace(job_id, job_id + "-x"),
+    )
+    vec(
+        "wrong-token",
+        "another token",
+        invalid("token_mismatch"),
+        headers=[[header, prefix + JOB_OTHER_SECRET]],
+    )
+    vec(
+        "rotation-good-token-last",
+        "two tokens configured, the second sent",
+        valid("current", "static-header", None),
+        secrets_=secrets(("old", JOB_OLD_SECRET), ("current", JOB_SECRET)),
+    )
+    vec("missing-header", f"no {header}", invalid("missing_header"), headers=[])
+    vec(
+        "duplicate-header",
+        f"{header} twice with different values",
+        invalid("duplicate_header"),
+        headers=[[header, prefix + JOB_SECRET], [header, prefix + JOB_OTHER_SECRET]],
+    )
+    if malformed is not None:
+        vec(
+            "malformed-header",
+            malformed[0],
+            invalid("malformed_header"),
+            headers=[[header, malformed[1]]],
+        )
+
+
+def assemblyai(w: Writer) -> None:
+    body = job_body({"transcript_id": "5552493-16d8-42d8-8feb-c2a16b56f6e8", "status": "completed"})
+    origin = "derived: the documented webhook body {transcript_id, status}"
+    token_set(
+        w,
+        "assemblyai",
+        header="X-AssemblyAI-Webhook-Token",
+        prefix="",
+        body=body,
+        job_id="5552493-16d8-42d8-8feb-c2a16b56f6e8",
+        status="succeeded",
+        origin=origin,
+        malformed=("an empty header value", " "),
+    )
+    preset_vector(
+        w,
+        "assemblyai",
+        "assemblyai-custom-header-name",
+        "the header name chosen with webhook_auth_header_name, set with scheme.header",
+        origin,
+        secrets_=secrets(("primary", JOB_SECRET)),
+        options={"scheme": {"header": "X-My-Transcripts"}},
+        headers=[["X-My-Transcripts", JOB_SECRET]],
+        body=job_body({"transcript_id": "t_err", "status": "error"}),
+        expected=valid(
+            "primary", "static-header", None, normalize={"job_id": "t_err", "status": "failed"}
+        ),
+    )
+
+
+def leonardo(w: Writer) -> None:
+    body = job_body(
+        {
+            "type": "image_generation.complete",
+            "object": "generation",
+            "timestamp": JOB_NOW * 1000,
+            "api_version": "v1",
+            "data": {
+                "object": {
+                    "id": "f0c1a3a8-3d44-4c1e-9a36-1b4e1c2d3e4f",
+                    "status": "COMPLETE",
+                    "images": [
+                        {
+                            "id": "img_1",
+                            "url": "https://cdn.leonardo.ai/users/u/generations/g/0.jpg",
+                        }
+                    ],
+                }
+            },
+        }
+    )
+    token_set(
+        w,
+        "leonardo",
+        header="Authorization",
+        prefix="Bearer ",
+        body=body,
+        job_id="f0c1a3a8-3d44-4c1e-9a36-1b4e1c2d3e4f",
+        status="succeeded",
+        origin="derived: the documented image_generation.complete body, bearer callback key",
+        malformed=("a token without the Bearer scheme", "Token " + JOB_SECRET),
+    )
+
+
+def piapi(w: Writer, provider: str) -> None:
+    body = job_body(
+        {
+            "timestamp": 1724511853,
+            "data": {
+                "task_id": "58cb41b7-556d-46c0-b82e-1e116aa1a31a",
+                "model": "luma",
+                "task_type": "video_generation",
+                "status": "completed",
+                "config": {
+                    "webhook_config": {
+                        "endpoint": "https://webhook.site/xxxxx",
+                        "secret": JOB_SECRET,
+                    }
+                },
+                "output": {"video": {"url": "https://storage.cdn-luma.com/dream_machine/v.mp4"}},
+                "error": {"code": 0, "raw_message": "", "message": "", "detail": None},
+            },
+        }
+    )
+    token_set(
+        w,
+        provider,
+        header="x-webhook-secret",
+        prefix="",
+        body=body,
+        job_id="58cb41b7-556d-46c0-b82e-1e116aa1a31a",
+        status="succeeded",
+        origin="provider's published example (piapi.ai unified webhook), secret replaced",
+        malformed=("an empty header value", " "),
+    )
+
+
+def deepgram(w: Writer) -> None:
+    p = "deepgram"
+    body = job_body(
+        {
+            "metadata": {
+                "request_id": "a847f427-4ad5-4d67-9b95-db801e58251c",
+                "created": "2026-01-01T00:00:00.000Z",
+                "duration": 25.9,
+                "channels": 1,
+            },
+            "results": {
+                "channels": [{"alternatives": [{"transcript": "hello", "confidence": 0.99}]}]
+            },
+        }
+    )
+    creds = "dg-user:" + JOB_SECRET
+    good = secrets(("primary", creds))
+    origin = (
+        "derived: the documented pre-recorded response, Basic credentials from the callback URL"
+    )
+    ok = valid(
+        "primary",
+        "basic",
+        None,
+        normalize={"job_id": "a847f427-4ad5-4d67-9b95-db801e58251c", "status": "succeeded"},
+    )
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good)
+        kw.setdefault("body", body)
+        kw.setdefault("headers", [["Authorization", "Basic " + b64(creds.encode())]])
+        preset_vector(
+            w, p, f"deepgram-{stem}", description, kw.pop("origin", origin), expected=expected, **kw
+        )
+
+    vec("valid", "user:password from https://user:password@host/... in the callback URL", ok)
+    vec(
+        "wrong-password",
+        "another password",
+        invalid("token_mismatch"),
+        headers=[["Authorization", "Basic " + b64(b"dg-user:" + JOB_OTHER_SECRET.encode())]],
+    )
+    vec(
+        "rotation-good-credentials-last",
+        "two credentials configured, the second sent",
+        valid("current", "basic", None),
+        secrets_=secrets(("old", "dg-user:" + JOB_OLD_SECRET), ("current", creds)),
+    )
+    vec("missing-authorization", "no Authorization header", invalid("missing_header"), headers=[])
+    vec(
+        "not-basic",
+        "a bearer token instead of Basic",
+        invalid("malformed_header"),
+        headers=[["Authorization", "Bearer " + JOB_SECRET]],
+    )
+    vec(
+        "basic-not-base64",
+        "Basic credentials that are not base64",
+        invalid("malformed_header"),
+        headers=[["Authorization", "Basic !!!"]],
+    )
+    vec(
+        "old-dg-token-refused",
+        "only the retired dg-token header",
+        invalid("missing_header"),
+        headers=[["dg-token", "key-identifier"]],
+    )
+    failure = job_body(
+        {
+            "err_code": "Bad Request",
+            "err_msg": "Bad Request: failed to process audio",
+            "request_id": "b2f0e1c4-5d6e-4f70-8a9b-0c1d2e3f4a5b",
+        }
+    )
+    vec(
+        "error-body",
+        "an error body (Deepgram's REST error shape) is a failed job",
+        valid(
+            "primary",
+            "basic",
+            None,
+            normalize={"job_id": "b2f0e1c4-5d6e-4f70-8a9b-0c1d2e3f4a5b", "status": "failed"},
+        ),
+        body=failure,
+        origin="derived (unconfirmed shape): Deepgram's REST error body",
+    )
+    with_secret = job_body(
+        {
+            "metadata": {
+                "request_id": "c3d4e5f6-0718-4293-a4b5-c6d7e8f90a1b",
+                "extra": {"callback_secret": JOB_SECRET},
+            },
+            "results": {"channels": []},
+        }
+    )
+    override = {"scheme": {"auth": "body_token", "body_path": "metadata.extra.callback_secret"}}
+    vec(
+        "callback-secret-in-body",
+        "extra=callback_secret:X, returned at metadata.extra.callback_secret",
+        valid(
+            "primary",
+            "body-token",
+            None,
+            normalize={"job_id": "c3d4e5f6-0718-4293-a4b5-c6d7e8f90a1b", "status": "succeeded"},
+        ),
+        secrets_=good_token(),
+        options=override,
+        body=with_secret,
+        headers=[],
+    )
+    vec(
+        "callback-secret-wrong",
+        "another callback_secret",
+        invalid("token_mismatch"),
+        secrets_=secrets(("primary", JOB_OTHER_SECRET)),
+        options=override,
+        body=with_secret,
+        headers=[],
+    )
+    vec(
+        "callback-secret-missing",
+        "no callback_secret in the body",
+        invalid("missing_token"),
+        secrets_=good_token(),
+        options=override,
+        body=body,
+        headers=[],
+    )
+
+
+def good_token() -> list[Json]:
+    return secrets(("primary", JOB_SECRET))
+
+
+def path_token_set(
+    w: Writer, provider: str, *, body: str, job_id: str, status: str, origin: str
+) -> None:
+    ok = valid("primary", "path-token", None, normalize={"job_id": job_id, "status": status})
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good_token())
+        kw.setdefault("body", body)
+        kw.setdefault("request", {"path_token": JOB_SECRET})
+        preset_vector(
+            w,
+            provider,
+            f"{provider}-{stem}",
+            description,
+            origin,
+            headers=[],
+            expected=expected,
+            **kw,
+        )
+
+    vec("valid", "POST /webhooks/<source>/<token> with the configured token", ok)
+    vec(
+        "wrong-token",
+        "another token in the path",
+        invalid("token_mismatch"),
+        request={"path_token": JOB_OTHER_SECRET},
+    )
+    vec(
+        "rotation-good-token-last",
+        "two tokens configured, the second in the path",
+        valid("current", "path-token", None),
+        secrets_=secrets(("old", JOB_OLD_SECRET), ("current", JOB_SECRET)),
+    )
+    vec(
+        "missing-token",
+        "POST /webhooks/<source> without a token",
+        invalid("missing_token"),
+        request={},
+    )
+    vec(
+        "body-changed-still-valid",
+        "nothing covers the body: re-fetch the job before trusting it",
+        valid("primary", "path-token", None),
+        body=body.replace(job_id, job_id + "-x"),
+    )
+
+
+def luma(w: Writer) -> None:
+    body = job_body(
+        {
+            "id": "7d52f1d2-4f6a-4b8e-9c1d-2e3f4a5b6c7d",
+            "generation_type": "video",
+            "state": "completed",
+            "failure_reason": None,
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "assets": {"video": "https://storage.cdn-luma.com/dream_machine/v.mp4"},
+        }
+    )
+    origin = "derived: the documented Generation object"
+    path_token_set(
+        w,
+        "luma",
+        body=body,
+        job_id="7d52f1d2-4f6a-4b8e-9c1d-2e3f4a5b6c7d",
+        status="succeeded",
+        origin=origin,
+    )
+    dreaming = body.replace('"completed"', '"dreaming"')
+    preset_vector(
+        w,
+        "luma",
+        "luma-dreaming",
+        "state dreaming is a running job",
+        origin,
+        secrets_=good_token(),
+        headers=[],
+        body=dreaming,
+        request={"path_token": JOB_SECRET},
+        expected=valid(
+            "primary",
+            "path-token",
+            None,
+            normalize={"job_id": "7d52f1d2-4f6a-4b8e-9c1d-2e3f4a5b6c7d", "status": "running"},
+        ),
+    )
+    preset_vector(
+        w,
+        "luma",
+        "luma-unauthenticated-override",
+        "scheme.auth none (allow_unauthenticated in production): accepted with no token",
+        origin,
+        secrets_=[],
+        headers=[],
+        body=body,
+        options={"scheme": {"auth": "none"}},
+        allow_unauthenticated=True,
+        expected=valid("none", "none", None),
+    )
+
+
+def runpod(w: Writer) -> None:
+    body = job_body(
+        {
+            "delayTime": 2342,
+            "executionTime": 11580,
+            "id": "sync-1b3c5d7e-9f0a-4b2c",
+            "output": {"text": "done"},
+            "status": "COMPLETED",
+            "workerId": "w1",
+        }
+    )
+    path_token_set(
+        w,
+        "runpod",
+        body=body,
+        job_id="sync-1b3c5d7e-9f0a-4b2c",
+        status="succeeded",
+        origin="derived: the documented /status/{id} result",
+    )
+    cancelled = body.replace("COMPLETED", "CANCELLED")
+    preset_vector(
+        w,
+        "runpod",
+        "runpod-cancelled",
+        "CANCELLED is a canceled job",
+        "derived: the documented /status/{id} result",
+        secrets_=good_token(),
+        headers=[],
+        body=cancelled,
+        request={"path_token": JOB_SECRET},
+        expected=valid(
+            "primary",
+            "path-token",
+            None,
+            normalize={"job_id": "sync-1b3c5d7e-9f0a-4b2c", "status": "canceled"},
+        ),
+    )
+
+
+def baseten(w: Writer) -> None:
+    p = "baseten"
+    scheme = "baseten-v1"
+    body = job_body(
+        {
+            "request_id": "9876543210abcdef1234567890fedcba",
+            "model_id": "my_model_id",
+            "deployment_id": "my_deployment_id",
+            "type": "async_request_completed",
+            "time": "2026-01-01T00:00:00.000000Z",
+            "data": {"my_model_output": "hello world"},
+            "errors": [],
+        }
+    )
+    request_id = "0192f4a7-9c1d-7e3f-8a5b-6c7d8e9f0a1b"
+    good = good_token()
+    origin = "derived: HMAC-SHA256 hex of the async predict result, v1= prefix (docs.baseten.co)"
+    ok = valid(
+        "primary",
+        scheme,
+        request_id,
+        normalize={"job_id": "9876543210abcdef1234567890fedcba", "status": "succeeded"},
+    )
+
+    def hdrs(sig: str) -> list[list[str]]:
+        return [["X-BASETEN-SIGNATURE", sig], ["X-BASETEN-REQUEST-ID", request_id]]
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good)
+        kw.setdefault("body", body)
+        kw.setdefault("headers", hdrs("v1=" + hmac_hex(JOB_SECRET, kw["body"])))
+        preset_vector(w, p, f"baseten-{stem}", description, origin, expected=expected, **kw)
+
+    vec("valid", "one v1 signature, result time now", ok)
+    vec(
+        "tampered-body",
+        "the body changed after signing",
+        invalid("signature_mismatch"),
+        headers=hdrs("v1=" + hmac_hex(JOB_SECRET, body)),
+        body=body.replace("hello", "jello"),
+    )
+    vec(
+        "wrong-secret",
+        "signed with another secret",
+        invalid("signature_mismatch"),
+        secrets_=secrets(("primary", JOB_OTHER_SECRET)),
+    )
+    vec(
+        "rotation-two-signatures",
+        "during a rotation: v1=new,v1=old, only the old one configured",
+        valid("old", scheme, request_id),
+        secrets_=secrets(("old", JOB_OLD_SECRET)),
+        headers=hdrs(f"v1={hmac_hex(JOB_SECRET, body)},v1={hmac_hex(JOB_OLD_SECRET, body)}"),
+    )
+    vec(
+        "stale-301",
+        "the signed result time is 301 s old",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW + 301,
+    )
+    vec(
+        "future-301",
+        "the signed result time is 301 s ahead",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW - 301,
+    )
+    vec(
+        "missing-signature",
+        "no X-BASETEN-SIGNATURE",
+        invalid("missing_header"),
+        headers=[["X-BASETEN-REQUEST-ID", request_id]],
+    )
+    vec(
+        "missing-request-id",
+        "no X-BASETEN-REQUEST-ID",
+        invalid("missing_header"),
+        headers=[["X-BASETEN-SIGNATURE", "v1=" + hmac_hex(JOB_SECRET, body)]],
+    )
+    vec(
+        "no-v1-prefix",
+        "a bare hex signature without v1=",
+        invalid("malformed_header"),
+        headers=hdrs(hmac_hex(JOB_SECRET, body)),
+    )
+    vec(
+        "signature-not-hex",
+        "v1= followed by something that is not hex: an unreadable entry is not a match",
+        invalid("signature_mismatch"),
+        headers=hdrs("v1=" + "x" * 64),
+    )
+    failed = body.replace(
+        '"errors": []', '"errors": [{"code": "MODEL_PREDICT_ERROR", "message": "boom"}]'
+    )
+    vec(
+        "errors-is-failed",
+        "a result with errors is a failed job",
+        valid(
+            "primary",
+            scheme,
+            request_id,
+            normalize={"job_id": "9876543210abcdef1234567890fedcba", "status": "failed"},
+        ),
+        body=failed,
+    )
+
+
+def kie(w: Writer) -> None:
+    p = "kie"
+    scheme = "kie-task-timestamp"
+    task = "ee603959-debb-48d1-98c4-a6d1c717eba6"
+    body = job_body(
+        {
+            "code": 200,
+            "msg": "success",
+            "data": {
+                "task_id": task,
+                "callbackType": "complete",
+                "video_url": "https://tempfile.aiquickdraw.com/v.mp4",
+            },
+        }
+    )
+    good = good_token()
+    origin = (
+        "derived: base64(HMAC-SHA256(taskId + '.' + timestamp)), per docs.kie.ai webhook "
+        "verification"
+    )
+    ok = valid("primary", scheme, None, normalize={"job_id": task, "status": "succeeded"})
+
+    def hdrs(sig: str, ts: str = str(JOB_NOW)) -> list[list[str]]:
+        return [["X-Webhook-Timestamp", ts], ["X-Webhook-Signature", sig]]
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good)
+        kw.setdefault("body", body)
+        kw.setdefault("headers", hdrs(hmac_b64(JOB_SECRET, f"{task}.{JOB_NOW}")))
+        preset_vector(w, p, f"kie-{stem}", description, origin, expected=expected, **kw)
+
+    vec("valid", "data.task_id and the timestamp header, signed", ok)
+    vec(
+        "body-changed-still-valid",
+        "the body is NOT covered: the same signature with a different body is accepted",
+        valid("primary", scheme, None, normalize={"job_id": task, "status": "failed"}),
+        body=body.replace('"code": 200', '"code": 500'),
+    )
+    vec(
+        "other-task-id",
+        "the body names another task",
+        invalid("signature_mismatch"),
+        body=body.replace(task, "ffffffff-debb-48d1-98c4-a6d1c717eba6"),
+    )
+    vec(
+        "wrong-secret",
+        "signed with another key",
+        invalid("signature_mismatch"),
+        secrets_=secrets(("primary", JOB_OTHER_SECRET)),
+    )
+    vec(
+        "rotation-good-secret-last",
+        "two keys configured, signed with the second",
+        valid("current", scheme, None),
+        secrets_=secrets(("old", JOB_OLD_SECRET), ("current", JOB_SECRET)),
+    )
+    vec(
+        "stale-301",
+        "the timestamp is 301 s old",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW + 301,
+    )
+    vec(
+        "future-301",
+        "the timestamp is 301 s ahead",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW - 301,
+    )
+    vec(
+        "missing-timestamp",
+        "no X-Webhook-Timestamp",
+        invalid("missing_header"),
+        headers=[["X-Webhook-Signature", hmac_b64(JOB_SECRET, f"{task}.{JOB_NOW}")]],
+    )
+    vec(
+        "signature-not-base64",
+        "a hex signature instead of base64",
+        invalid("malformed_header"),
+        headers=hdrs(hmac_hex(JOB_SECRET, f"{task}.{JOB_NOW}")),
+    )
+    vec(
+        "timestamp-milliseconds",
+        "a millisecond timestamp is not the documented seconds: 13 digits are not seconds",
+        invalid("malformed_header"),
+        headers=hdrs(hmac_b64(JOB_SECRET, f"{task}.{JOB_NOW * 1000}"), str(JOB_NOW * 1000)),
+    )
+    vec(
+        "no-task-id",
+        "a body without data.task_id cannot be checked",
+        invalid("malformed_body"),
+        body=job_body({"code": 200, "msg": "success", "data": {}}),
+    )
+    market = job_body(
+        {
+            "code": 200,
+            "msg": "ok",
+            "data": {
+                "taskId": "task_google_1765172332800",
+                "state": "fail",
+                "failCode": "500",
+                "failMsg": "Internal error",
+            },
+        }
+    )
+    vec(
+        "market-task-failed",
+        "a Market task (data.taskId, data.state fail)",
+        valid(
+            "primary",
+            scheme,
+            None,
+            normalize={"job_id": "task_google_1765172332800", "status": "failed"},
+        ),
+        body=market,
+        headers=hdrs(hmac_b64(JOB_SECRET, f"task_google_1765172332800.{JOB_NOW}")),
+    )
+
+
+def standard_webhooks_preset(
+    w: Writer, official: Json, provider: str, job_body_: str, job_id: str
+) -> None:
+    """The official Standard Webhooks vectors and derived ones through a preset of the engine."""
+    scheme = "standard-webhooks-v1"
+    reasons = {
+        "tampered-last-char": "signature_mismatch",
+        "wrong-version": "unsupported_signature_version",
+        "garbage-sig": "signature_mismatch",  # as the code adapter: unreadable entries do not match
+        "too-old": "timestamp_out_of_window",
+        "too-new": "timestamp_out_of_window",
+    }
+    for v in official["standard_webhooks"]:
+        if v["name"].startswith("unpadded"):
+            continue
+        expected = (
+            valid("primary", scheme, v["id"], normalize={"passthrough": True, "event_type": None})
+            if v["valid"]
+            else invalid(reasons[v["name"]])
+        )
+        preset_vector(
+            w,
+            provider,
+            f"{provider}-sw-{v['name'].removeprefix('official-')}",
+            f"official Standard Webhooks vector {v['name']!r} through the {provider} preset "
+            "(not a job: published as a passthrough)",
+            f"official: {v['source']}",
+            secrets_=secrets(("primary", v["secret"])),
+            headers=sw_headers(v["signature"], v["id"], v["ts"]),
+            body=v["body"],
+            now=v["now"],
+            expected=expected,
+        )
+    msg_id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f1W"
+    origin = "derived: Standard Webhooks v1 over {id}.{timestamp}.{body}"
+    ok = valid("primary", scheme, msg_id, normalize={"job_id": job_id, "status": "succeeded"})
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", secrets(("primary", SW_SECRET)))
+        kw.setdefault("body", job_body_)
+        kw.setdefault(
+            "headers",
+            sw_headers(sw_v1(SW_SECRET, msg_id, str(JOB_NOW), job_body_), msg_id, str(JOB_NOW)),
+        )
+        preset_vector(
+            w, provider, f"{provider}-{stem}", description, origin, expected=expected, **kw
+        )
+
+    vec("job-valid", "a job event", ok)
+    vec(
+        "job-tampered",
+        "the body changed after signing",
+        invalid("signature_mismatch"),
+        body=job_body_.replace(job_id, job_id + "x"),
+    )
+    vec(
+        "job-wrong-secret",
+        "signed with another secret",
+        invalid("signature_mismatch"),
+        secrets_=secrets(("primary", SW_OTHER_SECRET)),
+    )
+    vec(
+        "job-rotation",
+        "two signatures, old and new, only the new one configured second",
+        valid("new", scheme, msg_id),
+        secrets_=secrets(("old", SW_OLD_SECRET_1), ("new", SW_SECRET)),
+        headers=sw_headers(
+            sw_v1(SW_OLD_SECRET_2, msg_id, str(JOB_NOW), job_body_)
+            + " "
+            + sw_v1(SW_SECRET, msg_id, str(JOB_NOW), job_body_),
+            msg_id,
+            str(JOB_NOW),
+        ),
+    )
+    vec("job-stale-301", "301 s old", invalid("timestamp_out_of_window"), now=JOB_NOW + 301)
+    vec("job-future-301", "301 s ahead", invalid("timestamp_out_of_window"), now=JOB_NOW - 301)
+    vec(
+        "job-missing-id",
+        "no webhook-id",
+        invalid("missing_header"),
+        headers=sw_headers(sw_v1(SW_SECRET, msg_id, str(JOB_NOW), job_body_), msg_id, str(JOB_NOW))[
+            1:
+        ],
+    )
+    vec(
+        "job-signature-no-comma",
+        "v1 without its comma",
+        invalid("malformed_header"),
+        headers=sw_headers(
+            "v1" + sw_v1(SW_SECRET, msg_id, str(JOB_NOW), job_body_)[3:], msg_id, str(JOB_NOW)
+        ),
+    )
+
+
+def anthropic(w: Writer, official: Json) -> None:
+    body = job_body(
+        {
+            "id": "wevt_011CPqv",
+            "type": "event",
+            "created_at": "2026-01-01T00:00:00Z",
+            "data": {
+                "id": "drun_011CPqvTn",
+                "type": "deployment_run.succeeded",
+                "organization_id": "org_1",
+                "workspace_id": "wrkspc_1",
+            },
+        }
+    )
+    standard_webhooks_preset(w, official, "anthropic", body, "drun_011CPqvTn")
+
+
+def parallel(w: Writer, official: Json) -> None:
+    body = job_body(
+        {
+            "timestamp": "2026-01-01T00:00:00Z",
+            "type": "task_run.status",
+            "data": {
+                "run_id": "trun_9907962f83aa4d9d98fd7f4bf745d654",
+                "status": "completed",
+                "is_active": False,
+                "warnings": None,
+                "error": None,
+                "processor": "core",
+            },
+        }
+    )
+    standard_webhooks_preset(w, official, "parallel", body, "trun_9907962f83aa4d9d98fd7f4bf745d654")
+
+
 def main() -> None:
     if len(sys.argv) != 2:
         raise SystemExit("usage: generate_vectors.py OFFICIAL_VECTORS.json")
@@ -1014,6 +1974,18 @@ def main() -> None:
     )
     generic(w, official)
     github(w, official)
+    elevenlabs(w, official)
+    assemblyai(w)
+    deepgram(w)
+    leonardo(w)
+    piapi(w, "piapi")
+    piapi(w, "goapi")
+    luma(w)
+    baseten(w)
+    runpod(w)
+    kie(w)
+    anthropic(w, official)
+    parallel(w, official)
     print(f"wrote {len(w.stems)} vectors")
 
 
