@@ -8,7 +8,9 @@ from types import MappingProxyType
 from adapters.base import Adapter, AdapterServices, SourceSpec
 from adapters.errors import ConfigError
 from adapters.providers.abstrakt import AbstraktAdapter
+from adapters.providers.aws_sns import SnsAdapter
 from adapters.providers.fal import FalAdapter
+from adapters.providers.gcp_pubsub import PubSubAdapter
 from adapters.providers.instantapi import InstantAPIAdapter
 from adapters.providers.openai import OpenAIAdapter
 from adapters.providers.replicate import ReplicateAdapter
@@ -31,6 +33,8 @@ ADAPTERS: Mapping[str, type[Adapter]] = _build(
     OpenAIAdapter,
     AbstraktAdapter,
     InstantAPIAdapter,
+    SnsAdapter,
+    PubSubAdapter,
 )
 
 

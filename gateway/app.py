@@ -23,7 +23,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters import AdapterServices, ConfigError, build_adapter
-from adapters.base import Reply, RequestMeta
+from adapters.base import Fetcher, Reply, RequestMeta
 from gateway.client_address import ClientAddressResolver, in_networks, parse_networks
 from gateway.dedupe import DedupeStore
 from gateway.errors import RequestError
@@ -67,8 +67,13 @@ def create_app(
     sink: Sink | None = None,
     metrics: Metrics | None = None,
     wall_clock: Callable[[], float] = time.time,
+    fetcher: Fetcher | None = None,
 ) -> web.Application:
-    """Build the public app. Raises ``ConfigError`` when the configuration cannot work."""
+    """Build the public app. Raises ``ConfigError`` when the configuration cannot work.
+
+    ``fetcher`` replaces the HTTP GET adapters use for keys, certificates and confirmation
+    URLs (tests point it at a local server).
+    """
     app = web.Application(client_max_size=settings.limits.max_body_bytes)
     state = State()
     metrics = metrics or Metrics()
@@ -90,7 +95,8 @@ def create_app(
         def on_refresh(result: str, _name: str = name) -> None:
             metrics.key_refreshes.labels(_name, result).inc()
 
-        adapter = build_adapter(spec, AdapterServices(fetcher=fetch, on_key_refresh=on_refresh))
+        services = AdapterServices(fetcher=fetcher or fetch, on_key_refresh=on_refresh)
+        adapter = build_adapter(spec, services)
         config = settings.sources[name]
         sources[name] = Source(
             name, adapter, config.topic, allowed_ips=parse_networks(config.allowed_ips)

@@ -83,10 +83,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     delivery_id = args.delivery_id or (
         job_id if spec.provider == "fal" else f"msg_{uuid.uuid4().hex}"
     )
-    headers = {
-        "Content-Type": "application/json",
-        **adapter.sign(raw, now, delivery_id=delivery_id),
-    }
+    raw, signed_headers = adapter.sign_delivery(raw, now, delivery_id=delivery_id)
+    headers = {"Content-Type": "application/json", **signed_headers}
     wildcard = settings.listen.host in ("0.0.0.0", "::")  # noqa: S104 - a comparison, not a bind
     host = "127.0.0.1" if wildcard else settings.listen.host
     url = args.url or f"http://{host}:{settings.listen.port}"

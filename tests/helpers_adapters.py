@@ -245,6 +245,7 @@ def make_spec(
     options: Mapping[str, Any] | None = None,
     tolerance_seconds: int = 300,
     name: str = "test-source",
+    public_url: str | None = None,
 ) -> SourceSpec:
     return SourceSpec(
         name=name,
@@ -253,6 +254,7 @@ def make_spec(
         public_keys=tuple(NamedKey(i, v) for i, v in public_keys),
         tolerance_seconds=tolerance_seconds,
         options=dict(options or {}),
+        public_url=public_url,
     )
 
 
@@ -383,16 +385,21 @@ def vector_spec(vector: Mapping[str, Any]) -> SourceSpec:
         public_keys=[(k["id"], k["value"]) for k in source.get("public_keys", [])],
         options=source.get("options", {}),
         tolerance_seconds=source.get("tolerance_seconds", 300),
+        public_url=source.get("public_url"),
     )
 
 
 def vector_fetcher(vector: Mapping[str, Any]) -> FakeFetcher | None:
-    documents = vector.get("jwks")
-    if not documents:
+    """Serves the vector's ``jwks`` documents (as JSON) and ``fetch`` texts (as they are)."""
+    documents = vector.get("jwks") or {}
+    texts = vector.get("fetch")
+    if not documents and texts is None:
         return None
     fetcher = FakeFetcher()
     for url, doc in documents.items():
         fetcher.serve(url, json.dumps(doc).encode())
+    for url, text in (texts or {}).items():
+        fetcher.serve(url, text.encode())
     return fetcher
 
 
