@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 _jwt: Any = importlib.import_module("google.auth.jwt")
@@ -19,10 +20,15 @@ _exceptions: Any = importlib.import_module("google.auth.exceptions")
 GoogleAuthError: type[Exception] = _exceptions.GoogleAuthError
 
 
+@cache
+def _signer(private_key_pem: bytes, kid: str) -> Any:
+    # Loading an RSA private key checks it, which takes tens of milliseconds: do it once.
+    return _crypt.RSASigner.from_string(private_key_pem, key_id=kid)
+
+
 def google_encode(private_key_pem: bytes, kid: str, claims: Mapping[str, Any]) -> str:
     """A JWT signed by google-auth (RS256, ``kid`` in the header)."""
-    signer = _crypt.RSASigner.from_string(private_key_pem, key_id=kid)
-    token: bytes = _jwt.encode(signer, dict(claims))
+    token: bytes = _jwt.encode(_signer(private_key_pem, kid), dict(claims))
     return token.decode()
 
 

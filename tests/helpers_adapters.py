@@ -81,6 +81,8 @@ FAL_SIG = (
 HMAC_SECRET = "whs-abstrakt-test-secret"
 
 PROVIDERS = ("fal", "standard-webhooks", "replicate", "openai", "abstrakt", "instantapi")
+#: RSA schemes that sign inside the body or need a fetcher: tested in their own modules.
+ASYMMETRIC_PROVIDERS = ("aws-sns", "gcp-pubsub")
 
 _SW_HEADERS = (
     "webhook-id",

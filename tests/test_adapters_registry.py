@@ -20,6 +20,7 @@ from adapters.providers.fal import FalAdapter
 from adapters.registry import _build
 from adapters.testing_keys import FAL_TEST_PUBLIC_X, TEST_PUBLIC_KEYS, V1A_TEST_PUBLIC
 from tests.helpers_adapters import (
+    ASYMMETRIC_PROVIDERS,
     FAL_JWKS_URL,
     PROVIDERS,
     SIGNING_HEADERS,
@@ -35,7 +36,7 @@ BODY = json.dumps({"id": "job_1", "status": "succeeded", "request_id": "req-1"})
 
 
 def test_registry_lists_every_provider() -> None:
-    assert set(ADAPTERS) == set(PROVIDERS)
+    assert set(ADAPTERS) == {*PROVIDERS, *ASYMMETRIC_PROVIDERS}
     for provider in PROVIDERS:
         cls = adapter_class(provider)
         assert cls.provider == provider
