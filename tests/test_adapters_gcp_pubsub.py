@@ -188,8 +188,33 @@ async def test_start_loads_the_keys_and_ready_follows() -> None:
     adapter = pubsub_adapter(google_fetcher(), reports=reports)
     assert not adapter.ready()
     await adapter.start()
-    assert adapter.ready()
-    assert reports == ["ok"]
+    try:
+        assert adapter.ready()
+        assert reports == ["ok"]
+    finally:
+        await adapter.close()
+
+
+def test_background_refresh_comes_before_the_set_goes_stale() -> None:
+    clock = FakeClock()
+    keys = RsaKeySet(
+        {},
+        GOOGLE_CERTS_URL,
+        google_fetcher(),
+        max_age_seconds=600,
+        min_refresh_seconds=30,
+        clock=clock,
+    )
+    assert keys.refresh_delay() == 30  # nothing loaded yet: retry soon
+
+    async def load() -> None:
+        assert await keys.refresh(force=True)
+
+    asyncio.run(load())
+    assert keys.refresh_delay() == 300  # halfway through its life
+    clock.advance(601)
+    assert not keys.loaded()
+    assert keys.refresh_delay() == 30
 
 
 async def test_unknown_kid_refetches_once_then_finds_a_rotated_key() -> None:

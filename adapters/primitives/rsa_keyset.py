@@ -90,6 +90,13 @@ class RsaKeySet:
     def key_ids(self) -> Sequence[str]:
         return [*self._static, *(self._fetched if self._fresh() else ())]
 
+    def refresh_delay(self) -> float:
+        """Seconds until a background refresh should run: halfway through a fresh set's life,
+        or soon when there is none, so a quiet source never goes stale (or unready)."""
+        if self._fresh():
+            return self._max_age / 2
+        return max(self._min_refresh, 5.0)
+
     def _fresh(self) -> bool:
         return self._fetched_at is not None and self._clock() - self._fetched_at <= self._max_age
 

@@ -17,7 +17,9 @@ events are published as passthrough ``WebhookEvent`` s, ``event_type`` the messa
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import time
 from typing import Any, ClassVar
 
@@ -110,10 +112,26 @@ class PubSubAdapter(Adapter):
             clock=time.monotonic,
             on_refresh=self.services.on_key_refresh,
         )
+        self._refresher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.keys.uses_url:
             await self.keys.refresh(force=True)
+            self._refresher = asyncio.create_task(self._keep_fresh(), name="pubsub-keys")
+
+    async def _keep_fresh(self) -> None:
+        # Readiness follows the key set; without this, a source that gets no delivery for
+        # certs_max_age_seconds would turn unready and, unready, never get one to refresh it.
+        while True:
+            await asyncio.sleep(self.keys.refresh_delay())
+            await self.keys.refresh(force=True)
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
 
     def ready(self) -> bool:
         return self.keys.loaded()
