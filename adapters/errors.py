@@ -7,10 +7,17 @@
     │                                         | timestamp_out_of_window | signature_mismatch
     │                                         | unsupported_signature_version | unknown_key
     │                                         | user_id_mismatch | request_id_mismatch
+    │                                         | SNS: malformed_message | bad_certificate_url
+    │                                         | invalid_certificate | topic_not_allowed
+    │                                         | message_type_mismatch | bad_subscribe_url
+    │                                         | Pub/Sub: unsupported_algorithm | malformed_token
+    │                                         | issuer_mismatch | audience_mismatch
+    │                                         | token_expired | token_not_yet_valid
+    │                                         | email_not_verified | email_not_allowed
     ├── NormalizationError            200     invalid_json | unexpected_shape | unknown_status ...
     │                                         (kept as a dead-letter record, acknowledged)
     ├── RequestError (gateway)        404 unknown_source · 405 · 413 body_too_large · 415 ...
-    └── TemporaryError                503     keys_unavailable
+    └── TemporaryError                503     keys_unavailable | subscribe_failed
         └── SinkUnavailable (gateway) 503     sink_unavailable | sink_timeout | shutting_down
 
 Catch ``GatewayError`` broadly and recover narrowly. Verification code converts every

@@ -108,10 +108,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     delivery_id = args.delivery_id or (
         job_id if spec.provider == "fal" else f"msg_{uuid.uuid4().hex}"
     )
+    raw, signed_headers = adapter.sign_delivery(raw, now, delivery_id=delivery_id)
     form = "application/x-www-form-urlencoded" in adapter.extra_content_types
     headers = {
         "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
-        **adapter.sign(raw, now, delivery_id=delivery_id),
+        **signed_headers,
     }
     wildcard = settings.listen.host in ("0.0.0.0", "::")  # noqa: S104 - a comparison, not a bind
     host = "127.0.0.1" if wildcard else settings.listen.host

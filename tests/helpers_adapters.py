@@ -81,6 +81,8 @@ FAL_SIG = (
 HMAC_SECRET = "whs-abstrakt-test-secret"
 
 PROVIDERS = ("fal", "standard-webhooks", "replicate", "openai", "abstrakt", "instantapi")
+#: RSA schemes that sign inside the body or need a fetcher: tested in their own modules.
+ASYMMETRIC_PROVIDERS = ("aws-sns", "gcp-pubsub")
 
 _SW_HEADERS = (
     "webhook-id",
@@ -246,6 +248,7 @@ def make_spec(
     tolerance_seconds: int = 300,
     name: str = "test-source",
     allow_unauthenticated: bool = False,
+    public_url: str | None = None,
 ) -> SourceSpec:
     return SourceSpec(
         name=name,
@@ -255,6 +258,7 @@ def make_spec(
         tolerance_seconds=tolerance_seconds,
         options=dict(options or {}),
         allow_unauthenticated=allow_unauthenticated,
+        public_url=public_url,
     )
 
 
@@ -382,16 +386,21 @@ def vector_spec(vector: Mapping[str, Any]) -> SourceSpec:
         options=source.get("options", {}),
         tolerance_seconds=source.get("tolerance_seconds", 300),
         allow_unauthenticated=source.get("allow_unauthenticated", False),
+        public_url=source.get("public_url"),
     )
 
 
 def vector_fetcher(vector: Mapping[str, Any]) -> FakeFetcher | None:
-    documents = vector.get("jwks")
-    if not documents:
+    """Serves the vector's ``jwks`` documents (as JSON) and ``fetch`` texts (as they are)."""
+    documents = vector.get("jwks") or {}
+    texts = vector.get("fetch")
+    if not documents and texts is None:
         return None
     fetcher = FakeFetcher()
     for url, doc in documents.items():
         fetcher.serve(url, json.dumps(doc).encode())
+    for url, text in (texts or {}).items():
+        fetcher.serve(url, text.encode())
     return fetcher
 
 

@@ -1961,7 +1961,8 @@ def main() -> None:
     source = Path(sys.argv[1])
     official = json.loads(source.read_text(encoding="utf-8"))
     for child in HERE.iterdir():
-        if child.is_dir():
+        # The SNS and Pub/Sub folders are written by generate_asymmetric.py (RSA, google-auth).
+        if child.is_dir() and child.name not in ("aws-sns", "gcp-pubsub"):
             shutil.rmtree(child)
     w = Writer(HERE)
     standard_webhooks(w, official)
