@@ -22,6 +22,9 @@ CONFIG_ENV = "WEBHOOK_GATEWAY_CONFIG"
 DEFAULT_CONFIG = "deploy/gateway.example.yaml"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 PROVIDER_DOCS = Path(__file__).resolve().parent.parent / "docs" / "providers.md"
+CHART_SCHEMA = (
+    Path(__file__).resolve().parent.parent / "helm" / "webhook-gateway" / "values.schema.json"
+)
 
 
 def _config_path(args: argparse.Namespace) -> str | None:
@@ -208,13 +211,16 @@ def cmd_docs(args: argparse.Namespace) -> int:
     from gateway import provider_docs
 
     out = Path(args.out) if args.out else PROVIDER_DOCS
+    chart = Path(args.chart) if args.chart else CHART_SCHEMA
     if args.check:
-        if provider_docs.drifted(out):
-            print(f"drift: {out} differs from the registry; run `webhook-gateway docs`")
-            return 1
-        return 0
+        drift = [p for p, bad in ((out, provider_docs.drifted(out)),
+                                  (chart, provider_docs.chart_drifted(chart))) if bad]  # fmt: skip
+        for path in drift:
+            print(f"drift: {path} differs from the registry; run `webhook-gateway docs`")
+        return 1 if drift else 0
     provider_docs.write(out)
-    print(f"wrote {out}")
+    provider_docs.write_chart(chart)
+    print(f"wrote {out} and the provider names in {chart}")
     return 0
 
 
@@ -289,8 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="exit 1 if the files differ")
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("docs", help="write (or --check) docs/providers.md from the registry")
+    p = sub.add_parser(
+        "docs", help="write (or --check) docs/providers.md and the chart's provider names"
+    )
     p.add_argument("--out", help="file (default: docs/providers.md in the source tree)")
+    p.add_argument("--chart", help="the chart's values.schema.json (default: in the source tree)")
     p.add_argument("--check", action="store_true", help="exit 1 if the file differs")
     p.set_defaults(func=cmd_docs)
     return parser
