@@ -1,0 +1,430 @@
+"""The shared dedupe store against a real redis-server: the protocol, its failure modes, and
+what the gateway answers when the store fails."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from gateway.app import create_admin_app, create_app
+from gateway.dedupe import MemoryDedupe, build_dedupe
+from gateway.dedupe.redis_client import build_client
+from gateway.dedupe.redis_store import COMMITTED, RedisDedupe
+from gateway.errors import DedupeUnavailable
+from gateway.metrics import Metrics
+from gateway.settings import RedisDedupeConfig, SecretRef, Settings
+from gateway.sinks.memory import MemorySink
+from tests.kafka_broker import free_port
+from tests.redis_server import RedisServer
+from tests.support import example_settings, signed
+
+pytestmark = pytest.mark.redis
+
+AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, web.Application]]]
+TTL = 60.0
+
+
+class Errors:
+    """The store's error hook: what the metric would count."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def __call__(self, operation: str, reason: str) -> None:
+        self.seen.append((operation, reason))
+
+
+def make_store(
+    url: str,
+    prefix: str,
+    *,
+    on_store_error: str = "publish",
+    claim_ttl: float = 5.0,
+    wait: float = 2.0,
+    timeout: float = 0.25,
+    retry_interval: float = 0.2,
+    errors: Errors | None = None,
+) -> RedisDedupe:
+    config = RedisDedupeConfig(
+        url=SecretRef(id="redis", value=SecretStr(url)),
+        key_prefix=prefix,
+        timeout_seconds=timeout,
+        claim_ttl_seconds=claim_ttl,
+        retry_interval_seconds=retry_interval,
+    )
+    return RedisDedupe(
+        build_client(config, allow_inline=True),
+        MemoryDedupe(1000, TTL),
+        key_prefix=prefix,
+        ttl_seconds=TTL,
+        claim_ttl_seconds=claim_ttl,
+        timeout_seconds=timeout,
+        wait_seconds=wait,
+        retry_interval_seconds=retry_interval,
+        on_store_error="reject" if on_store_error == "reject" else "publish",
+        on_error=errors,
+    )
+
+
+@asynccontextmanager
+async def stores(*made: RedisDedupe) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        for store in made:
+            await store.close()
+
+
+@pytest.fixture
+async def direct(live_redis: RedisServer) -> AsyncIterator[Redis]:
+    """A plain client, to look at what the store left in Redis."""
+    client = Redis.from_url(live_redis.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+def event() -> str:
+    return f"evt_{uuid.uuid4().hex}"
+
+
+# --- the protocol across replicas -------------------------------------------------------------
+
+
+async def test_second_replica_waits_and_sees_the_commit(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    a, b = make_store(live_redis.url, prefix), make_store(live_redis.url, prefix)
+    async with stores(a, b):
+        eid = event()
+        assert await a.claim(eid) is True
+        waiter = asyncio.create_task(b.claim(eid))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()  # a live claim: b waits for it
+        await a.commit(eid)
+        assert await asyncio.wait_for(waiter, 5) is False
+        assert await direct.get(f"{prefix}:dedupe:{eid}") == COMMITTED
+        ttl_ms = await direct.pttl(f"{prefix}:dedupe:{eid}")
+        assert TTL * 1000 - 5000 < ttl_ms <= TTL * 1000  # the full TTL, not the claim's
+        assert await b.claim(eid) is False  # now from b's own memory level
+
+
+async def test_second_replica_claims_after_a_release(live_redis: RedisServer, prefix: str) -> None:
+    a, b = make_store(live_redis.url, prefix), make_store(live_redis.url, prefix)
+    async with stores(a, b):
+        eid = event()
+        assert await a.claim(eid)
+        waiter = asyncio.create_task(b.claim(eid))
+        await asyncio.sleep(0.05)
+        await a.release(eid)  # a's write failed
+        assert await asyncio.wait_for(waiter, 5) is True
+        await b.commit(eid)
+        assert await a.claim(eid) is False
+
+
+async def test_claim_ttl_is_what_redis_holds(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    a = make_store(live_redis.url, prefix, claim_ttl=5.0)
+    async with stores(a):
+        eid = event()
+        assert await a.claim(eid)
+        key = f"{prefix}:dedupe:{eid}"
+        owner = await direct.get(key)
+        assert owner not in (None, COMMITTED)
+        assert 4000 < await direct.pttl(key) <= 5000
+        await a.release(eid)
+        assert await direct.exists(key) == 0
+
+
+async def test_owner_tokens_are_unique_per_request(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    a = make_store(live_redis.url, prefix)
+    async with stores(a):
+        eid = event()
+        key = f"{prefix}:dedupe:{eid}"
+        tokens = set()
+        for _ in range(3):
+            assert await a.claim(eid)
+            tokens.add(await direct.get(key))
+            await a.release(eid)
+        assert len(tokens) == 3
+
+
+async def test_an_expired_claim_lets_another_replica_claim(
+    live_redis: RedisServer, prefix: str
+) -> None:
+    """The owner died without releasing: its claim expires and the retry goes through."""
+    a = make_store(live_redis.url, prefix, claim_ttl=0.3)
+    b = make_store(live_redis.url, prefix, claim_ttl=0.3, wait=3.0)
+    async with stores(a, b):
+        eid = event()
+        assert await a.claim(eid)
+        assert await asyncio.wait_for(b.claim(eid), 5) is True
+
+
+async def test_a_late_release_or_commit_never_touches_another_owners_claim(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    a = make_store(live_redis.url, prefix, claim_ttl=0.2)
+    b = make_store(live_redis.url, prefix, claim_ttl=5.0)
+    async with stores(a, b):
+        first, second = event(), event()
+        key = f"{prefix}:dedupe:{first}"
+        assert await a.claim(first)
+        await asyncio.sleep(0.3)  # a's claim expired
+        assert await b.claim(first)
+        owner_b = await direct.get(key)
+        await a.release(first)  # compare-and-delete: not a's claim any more
+        assert await direct.get(key) == owner_b
+        await a.commit(first)  # compare-and-set: neither
+        assert await direct.get(key) == owner_b
+
+        assert await a.claim(second)
+        await asyncio.sleep(0.3)  # expired and nobody else claimed it...
+        await a.commit(second)  # ...but the event is written: later copies are duplicates
+        assert await direct.get(f"{prefix}:dedupe:{second}") == COMMITTED
+        assert await b.claim(second) is False
+
+
+async def test_a_live_claim_past_the_publish_deadline_is_a_503(
+    live_redis: RedisServer, prefix: str
+) -> None:
+    a = make_store(live_redis.url, prefix, claim_ttl=30.0)
+    b = make_store(live_redis.url, prefix, claim_ttl=30.0, wait=0.5)
+    async with stores(a, b):
+        eid = event()
+        assert await a.claim(eid)
+        with pytest.raises(DedupeUnavailable) as caught:
+            await asyncio.wait_for(b.claim(eid), 5)
+        assert caught.value.reason == "delivery_in_progress"
+        await a.commit(eid)
+        assert await b.claim(eid) is False  # the provider's retry is then a duplicate
+
+
+async def test_the_memory_level_answers_duplicates_without_a_round_trip(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    a, b = make_store(live_redis.url, prefix), make_store(live_redis.url, prefix)
+    async with stores(a, b):
+        eid = event()
+        assert await a.claim(eid)
+        await a.commit(eid)
+        await direct.delete(f"{prefix}:dedupe:{eid}")
+        assert await a.claim(eid) is False  # Redis no longer has it: the answer came from memory
+        assert await b.claim(eid) is True  # b has no memory of it and asked Redis
+
+
+async def test_concurrent_copies_on_one_replica_share_its_claim(
+    live_redis: RedisServer, prefix: str
+) -> None:
+    a = make_store(live_redis.url, prefix)
+    async with stores(a):
+        eid = event()
+        assert await a.claim(eid)
+        waiters = [asyncio.create_task(a.claim(eid)) for _ in range(5)]
+        await asyncio.sleep(0.02)
+        await a.release(eid)
+        assert await asyncio.wait_for(waiters[0], 5) is True
+        await a.commit(eid)
+        assert await asyncio.gather(*waiters[1:]) == [False] * 4
+
+
+async def test_keys_are_namespaced_per_deployment_and_hold_no_payload(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    a = make_store(live_redis.url, prefix)
+    other = make_store(live_redis.url, prefix + "-other")
+    async with stores(a, other):
+        eid = event()
+        assert await a.claim(eid)
+        await a.commit(eid)
+        assert await direct.keys(f"{prefix}:*") == [f"{prefix}:dedupe:{eid}".encode()]
+        assert await direct.get(f"{prefix}:dedupe:{eid}") == COMMITTED
+        assert await other.claim(eid) is True  # another deployment's prefix: not its duplicate
+        await other.release(eid)
+
+
+# --- Redis slow or down ------------------------------------------------------------------------
+
+
+async def test_store_down_publish_mode_goes_ahead_and_counts() -> None:
+    errors = Errors()
+    store = make_store(f"redis://127.0.0.1:{free_port()}/0", "down", errors=errors)
+    async with stores(store):
+        await store.start()
+        assert store.health() == "degraded"
+        eid = event()
+        assert await store.claim(eid) is True  # fail-open: the delivery is published
+        await store.commit(eid)
+        assert await store.claim(eid) is False  # the memory level still dedupes this replica
+        assert errors.seen[0] == ("start", "connection")
+        # Within the retry interval Redis is not tried again: counted, at once.
+        assert await store.claim(event()) is True
+        assert errors.seen[-1] == ("claim", "unavailable")
+
+
+async def test_store_down_reject_mode_answers_503() -> None:
+    errors = Errors()
+    store = make_store(f"redis://127.0.0.1:{free_port()}/0", "down", on_store_error="reject",
+                       errors=errors)  # fmt: skip
+    async with stores(store):
+        eid = event()
+        with pytest.raises(DedupeUnavailable) as caught:
+            await store.claim(eid)
+        assert caught.value.reason == "dedupe_unavailable"
+        assert errors.seen == [("claim", "connection")]
+        with pytest.raises(DedupeUnavailable):
+            await store.claim(eid)  # the local claim was given back: no stuck waiter
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[int]:
+    """A TCP server that accepts and never answers: a hung Redis."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_hung_redis_never_holds_a_request_past_the_publish_deadline(
+    silent_server: int,
+) -> None:
+    errors = Errors()
+    store = make_store(f"redis://127.0.0.1:{silent_server}/0", "hung", timeout=0.1, wait=1.0,
+                       errors=errors)  # fmt: skip
+    async with stores(store):
+        started = time.monotonic()
+        eid = event()
+        assert await store.claim(eid) is True
+        await store.commit(eid)
+        assert time.monotonic() - started < 1.0  # the publish deadline (wait) of this store
+        assert errors.seen[0] == ("claim", "timeout")
+        assert store.health() == "degraded"
+
+
+async def test_dedupe_resumes_when_redis_comes_back(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    errors = Errors()
+    a = make_store(live_redis.url, prefix, retry_interval=0.2, errors=errors)
+    async with stores(a):
+        assert await a.claim(event())  # connected, working
+        live_redis.stop()
+        try:
+            during = event()
+            assert await a.claim(during) is True
+            assert a.health() == "degraded"
+            assert errors.seen
+            assert errors.seen[0][0] == "claim"
+        finally:
+            live_redis.start()
+        await asyncio.sleep(0.3)  # past the retry interval
+        after = event()
+        assert await a.claim(after) is True
+        assert a.health() == "ok"
+        assert await direct.get(f"{prefix}:dedupe:{after}") not in (None, COMMITTED)
+        await a.commit(after)
+        assert await direct.get(f"{prefix}:dedupe:{after}") == COMMITTED
+
+
+# --- the gateway with a shared store -----------------------------------------------------------
+
+
+def redis_settings(url: str, prefix: str, **dedupe: Any) -> Settings:
+    return example_settings(
+        dedupe={
+            "kind": "redis",
+            "redis": {"url": {"id": "redis", "value": url}, "key_prefix": prefix,
+                      "retry_interval_seconds": 0.2},
+            **dedupe,
+        }
+    )  # fmt: skip
+
+
+async def test_gateway_dedupes_through_redis_and_readiness_shows_the_store(
+    aiohttp_client: AiohttpClient, live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    settings = redis_settings(live_redis.url, prefix)
+    sinks = [MemorySink(), MemorySink()]
+    apps = [create_app(settings, sink=sink, metrics=Metrics()) for sink in sinks]
+    clients = [await aiohttp_client(app) for app in apps]
+    admin = await aiohttp_client(create_admin_app(apps[0]))
+    raw, headers = signed(settings, "replicate")
+    answers = []
+    for client in clients:  # one replica after the other: the second has no memory of it
+        async with client.post("/webhooks/replicate", data=raw, headers=headers) as response:
+            answers.append((response.status, await response.json()))
+    assert answers[0][0] == answers[1][0] == 200
+    assert "duplicate" not in answers[0][1]
+    assert answers[1][1]["duplicate"] is True
+    assert len(sinks[0].events) + len(sinks[1].events) == 1
+    event_id = answers[0][1]["event_id"]
+    assert await direct.get(f"{prefix}:dedupe:{event_id}") == COMMITTED
+    async with admin.get("/readyz") as response:
+        assert response.status == 200
+        assert (await response.json())["dedupe"] == {"kind": "redis", "state": "ok"}
+
+
+@pytest.mark.parametrize("mode", ["publish", "reject"])
+async def test_gateway_with_redis_down(aiohttp_client: AiohttpClient, mode: str) -> None:
+    settings = redis_settings(f"redis://127.0.0.1:{free_port()}/0", "down", on_store_error=mode)
+    sink, metrics = MemorySink(), Metrics()
+    app = create_app(settings, sink=sink, metrics=metrics)
+    client = await aiohttp_client(app)
+    admin = await aiohttp_client(create_admin_app(app))
+    raw, headers = signed(settings, "abstrakt")
+    async with client.post("/webhooks/abstrakt", data=raw, headers=headers) as response:
+        body = await response.json()
+        status, retry_after = response.status, response.headers.get("Retry-After")
+    if mode == "publish":
+        assert status == 200
+        assert len(sink.events) == 1
+    else:
+        assert status == 503
+        assert body == {"error": "dedupe_unavailable"}
+        assert retry_after == str(settings.limits.retry_after_seconds)
+        assert sink.events == []
+    async with admin.get("/readyz") as response:
+        assert response.status == 200  # degraded, not unready
+        ready = await response.json()
+        assert ready["ready"] is True
+        assert ready["dedupe"] == {"kind": "redis", "state": "degraded"}
+    counted = {
+        tuple(s.labels.values()): s.value
+        for family in metrics.registry.collect()
+        for s in family.samples
+        if s.name == "webhook_gateway_dedupe_store_errors_total"
+    }
+    assert counted.get(("start", "connection")) == 1
+    assert sum(counted.values()) >= 2  # the start, and the delivery's claim
+
+
+def test_build_dedupe_follows_the_kind() -> None:
+    assert isinstance(build_dedupe(example_settings()), MemoryDedupe)
