@@ -53,7 +53,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     offline = AdapterServices(fetcher=_no_fetch)
     for spec in specs.values():
         build_adapter(spec, offline)  # validates provider options and key encodings
+    from gateway.dedupe.factory import check_dedupe
+
+    dedupe = check_dedupe(settings)  # resolves the Redis secrets; connects nothing
     print(f"ok: {len(specs)} source(s), sink {settings.sink.kind}, mode {settings.mode}")
+    print(f"  dedupe: {dedupe}")
     for name, spec in sorted(specs.items()):
         keys = [s.id for s in spec.secrets] + [k.id for k in spec.public_keys]
         print(f"  /webhooks/{name}: provider {spec.provider}, keys {', '.join(keys) or '-'}")

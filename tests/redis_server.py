@@ -88,6 +88,43 @@ class RedisServer:
         self.proc = None
 
 
+@dataclass
+class SentinelServer(RedisServer):
+    """``redis-server --sentinel`` watching one master under ``service_name``."""
+
+    master_port: int = 0
+    service_name: str = "dedupe"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        config = self.directory / "sentinel.conf"  # Sentinel rewrites its config: a file of ours
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+            f"sentinel monitor {self.service_name} 127.0.0.1 {self.master_port} 1\n"
+            f"sentinel down-after-milliseconds {self.service_name} 5000\n",
+            encoding="utf-8",
+        )
+        log = (self.directory / "sentinel.log").open("ab")
+        self.proc = subprocess.Popen(
+            [redis_binary(), str(config), "--sentinel"], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis sentinel exited with {self.proc.returncode}")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"redis sentinel not answering on port {self.port}")
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"), free_port())

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from gateway.metrics import Metrics
 from gateway.settings import RedisDedupeConfig, SecretRef, Settings
 from gateway.sinks.memory import MemorySink
 from tests.kafka_broker import free_port
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, SentinelServer
 from tests.support import example_settings, signed
 
 pytestmark = pytest.mark.redis
@@ -260,6 +261,36 @@ async def test_keys_are_namespaced_per_deployment_and_hold_no_payload(
         assert await direct.get(f"{prefix}:dedupe:{eid}") == COMMITTED
         assert await other.claim(eid) is True  # another deployment's prefix: not its duplicate
         await other.release(eid)
+
+
+async def test_through_sentinel(
+    live_redis: RedisServer, direct: Redis, prefix: str, tmp_path: Path
+) -> None:
+    """A real Sentinel names the master; the store finds it there and works as with a URL."""
+    sentinel = SentinelServer(tmp_path, free_port(), master_port=live_redis.port)
+    sentinel.start()
+    try:
+        settings = example_settings(
+            dedupe={
+                "kind": "redis",
+                "redis": {
+                    "topology": "sentinel",
+                    "sentinel": {"hosts": [sentinel.address], "service_name": "dedupe"},
+                    "key_prefix": prefix,
+                },
+            }
+        )
+        store = build_dedupe(settings)
+        assert isinstance(store, RedisDedupe)
+        async with stores(store):
+            await store.start()
+            assert store.health() == "ok"
+            eid = event()
+            assert await store.claim(eid)
+            await store.commit(eid)
+            assert await direct.get(f"{prefix}:dedupe:{eid}") == COMMITTED
+    finally:
+        sentinel.stop()
 
 
 # --- Redis slow or down ------------------------------------------------------------------------

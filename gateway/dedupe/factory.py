@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from gateway.dedupe.base import DedupeStore, StoreErrorHook
 from gateway.dedupe.memory import MemoryDedupe
 from gateway.settings import Settings
@@ -28,4 +30,20 @@ def build_dedupe(settings: Settings, on_error: StoreErrorHook | None = None) -> 
         retry_interval_seconds=redis.retry_interval_seconds,
         on_store_error=config.on_store_error,
         on_error=on_error,
+    )
+
+
+def check_dedupe(settings: Settings) -> str:
+    """For ``check-config``: resolve the store's secrets and validate its URL, offline; say
+    which store it is. Raises ``ConfigError``."""
+    config = settings.dedupe
+    if config.kind == "memory" or config.redis is None:
+        return "memory"
+    from gateway.dedupe.redis_client import build_client, describe
+
+    connection = build_client(config.redis, allow_inline=settings.development)
+    asyncio.run(connection.close())
+    return (
+        f"{describe(config.redis)}, prefix {config.redis.key_prefix!r}, "
+        f"on_store_error {config.on_store_error}"
     )

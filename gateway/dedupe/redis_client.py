@@ -7,7 +7,7 @@ may carry a password.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
@@ -29,7 +29,19 @@ def describe(config: RedisDedupeConfig) -> str:
     return f"redis standalone (url from secret {config.url.id if config.url else '?'})"
 
 
-def build_client(config: RedisDedupeConfig, *, allow_inline: bool) -> Redis:
+class Connection(NamedTuple):
+    """The client the store talks to, and the Sentinel clients behind it (closed with it)."""
+
+    client: Redis
+    sentinels: tuple[Redis, ...] = ()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        for sentinel in self.sentinels:
+            await sentinel.aclose()
+
+
+def build_client(config: RedisDedupeConfig, *, allow_inline: bool) -> Connection:
     """A client whose every call gives up after ``timeout_seconds`` (the store adds its own
     deadline on top): one immediate retry on a broken connection, so the first command after
     a Redis restart does not fail on the stale pooled socket."""
@@ -61,7 +73,7 @@ def build_client(config: RedisDedupeConfig, *, allow_inline: bool) -> Redis:
             hosts, sentinel_kwargs=sentinel_options, **common, **tls
         )
         master: Redis = sentinel.master_for(config.sentinel.service_name, db=config.db)
-        return master
+        return Connection(master, tuple(sentinel.sentinels))
     if config.url is None:  # guaranteed by the settings' validator
         raise ConfigError("redis_url_missing", "dedupe.redis.url is not set")
     url = config.url.resolve(allow_inline=allow_inline)
@@ -77,7 +89,7 @@ def build_client(config: RedisDedupeConfig, *, allow_inline: bool) -> Redis:
     if tls and parts.scheme == "unix":
         raise ConfigError("redis_tls_unix", "dedupe.redis.tls: TLS over a unix socket")
     client: Redis = Redis.from_url(url, **common, **(_without_ssl_flag(tls)))
-    return client
+    return Connection(client)
 
 
 def _tls_options(tls: RedisTlsConfig, *, allow_inline: bool) -> dict[str, Any]:

@@ -30,13 +30,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.dedupe.base import DedupeStore, Health, StoreErrorHook
 from gateway.dedupe.memory import MemoryDedupe
+from gateway.dedupe.redis_client import Connection
 from gateway.errors import DedupeUnavailable
 from gateway.logs import get_logger
 
@@ -120,7 +120,7 @@ class RedisDedupe(DedupeStore):
 
     def __init__(
         self,
-        client: Redis,
+        connection: Connection,
         local: MemoryDedupe,
         *,
         key_prefix: str,
@@ -133,7 +133,8 @@ class RedisDedupe(DedupeStore):
         on_error: StoreErrorHook | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = client
+        self._connection = connection
+        self._client = client = connection.client
         self._local = local
         self._prefix = f"{key_prefix}:dedupe:"
         self._ttl_ms = int(ttl_seconds * 1000)
@@ -162,7 +163,7 @@ class RedisDedupe(DedupeStore):
             log.info("dedupe_store_connected", kind=self.kind)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._connection.close()
 
     async def claim(self, event_id: str) -> bool:
         local = self._local
