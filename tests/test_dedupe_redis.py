@@ -4,6 +4,7 @@ what the gateway answers when the store fails."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,9 +17,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from gateway.app import create_admin_app, create_app
-from gateway.dedupe import MemoryDedupe, build_dedupe
+from gateway.dedupe import DedupeStore, MemoryDedupe, build_dedupe
+from gateway.dedupe.auto_pipeline import AutoPipeline
 from gateway.dedupe.redis_client import build_client
 from gateway.dedupe.redis_store import COMMITTED, RedisDedupe
 from gateway.errors import DedupeUnavailable
@@ -78,7 +81,7 @@ def make_store(
 
 
 @asynccontextmanager
-async def stores(*made: RedisDedupe) -> AsyncIterator[None]:
+async def stores(*made: DedupeStore) -> AsyncIterator[None]:
     try:
         yield
     finally:
@@ -459,3 +462,89 @@ async def test_gateway_with_redis_down(aiohttp_client: AiohttpClient, mode: str)
 
 def test_build_dedupe_follows_the_kind() -> None:
     assert isinstance(build_dedupe(example_settings()), MemoryDedupe)
+
+
+async def test_an_acl_user_with_only_the_documented_commands_is_enough(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    """docs/dedupe.md gives this ACL; the store (username, password) works within it."""
+    user = f"gw-{prefix}"
+    await direct.acl_setuser(
+        user,
+        enabled=True,
+        reset=True,
+        passwords=["+hunter2-acl"],
+        keys=[f"{prefix}:dedupe:*"],
+        commands=["+get", "+set", "+del", "+eval", "+evalsha", "+script|load", "+ping",
+                  "+client|setname"],
+    )  # fmt: skip
+    try:
+        settings = example_settings(
+            dedupe={
+                "kind": "redis",
+                "redis": {
+                    "url": {"id": "redis", "value": live_redis.url},
+                    "username": user,
+                    "password": {"id": "redis-password", "value": "hunter2-acl"},
+                    "key_prefix": prefix,
+                },
+            }
+        )
+        errors = Errors()
+        store = build_dedupe(settings, errors)
+        async with stores(store):
+            await store.start()
+            first, second = event(), event()
+            assert await store.claim(first)
+            await store.commit(first)
+            assert await store.claim(second)
+            await store.release(second)
+            assert errors.seen == []
+            assert store.health() == "ok"
+            assert await direct.get(f"{prefix}:dedupe:{first}") == COMMITTED
+            assert await direct.exists(f"{prefix}:dedupe:{second}") == 0
+    finally:
+        await direct.acl_deluser(user)
+
+
+# --- one round trip per event-loop turn ----------------------------------------------------------
+
+
+async def test_auto_pipeline_batches_a_turns_commands_and_keeps_their_replies_apart(
+    direct: Redis, prefix: str
+) -> None:
+    auto = AutoPipeline(direct, timeout=2.0)
+    await direct.set(f"{prefix}:text", b"not a number")
+    calls = [auto.call("SET", f"{prefix}:{i}", str(i), "NX", "PX", 60_000) for i in range(10)]
+    bad = auto.call("INCR", f"{prefix}:text")  # an error reply for this command only
+    gets = [auto.call("GET", f"{prefix}:{i}") for i in range(10)]
+    await asyncio.sleep(0)
+    assert len(auto._sending) == 1  # everything queued in this turn: one batch
+    assert await asyncio.gather(*calls) == [True] * 10
+    with pytest.raises(ResponseError):
+        await bad
+    assert await asyncio.gather(*gets) == [str(i).encode() for i in range(10)]
+    assert await auto.call("GET", f"{prefix}:0") == b"0"  # alone: sent as a plain command
+    await auto.close()
+
+
+async def test_auto_pipeline_reloads_a_script_the_server_forgot(direct: Redis, prefix: str) -> None:
+    auto = AutoPipeline(direct, timeout=2.0)
+    source = "return redis.call('GET', KEYS[1])"
+    sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+    await direct.set(f"{prefix}:k", b"v")
+    await direct.script_flush()  # as after a restart or a failover
+    assert await auto.script(sha, source, [f"{prefix}:k"], []) == b"v"
+    assert await auto.script(sha, source, [f"{prefix}:k"], []) == b"v"
+
+
+async def test_auto_pipeline_fails_every_caller_of_a_hung_batch(silent_server: int) -> None:
+    client = Redis.from_url(f"redis://127.0.0.1:{silent_server}/0")
+    auto = AutoPipeline(client, timeout=0.2)
+    try:
+        calls = [auto.call("GET", f"k{i}") for i in range(3)]
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+        assert [type(r) for r in results] == [TimeoutError] * 3
+    finally:
+        await auto.close()
+        await client.aclose()

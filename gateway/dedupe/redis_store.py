@@ -14,7 +14,8 @@ Keys are ``<prefix>:dedupe:<event_id>``; a value is either the owner token of a 
 * **release**, when the write failed: a Lua compare-and-delete, so a late release never
   removes another owner's claim.
 
-Every call has a deadline (``timeout_seconds``, never past the publish deadline). A failure
+Every call has a deadline (``timeout_seconds``, never past the publish deadline); the calls
+of concurrent deliveries share round trips (``auto_pipeline.py``). A failure
 or a timeout is counted (``on_error``) and, per ``on_store_error``, the delivery goes through
 without the shared claim (``publish``: at-least-once still holds; consumers dedupe by
 ``event_id``) or gets 503 (``reject``). After a failure Redis is left alone for
@@ -25,6 +26,7 @@ tries it again: dedupe resumes by itself when Redis is back.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -34,6 +36,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gateway.dedupe.auto_pipeline import AutoPipeline
 from gateway.dedupe.base import DedupeStore, Health, StoreErrorHook
 from gateway.dedupe.memory import MemoryDedupe
 from gateway.dedupe.redis_client import Connection
@@ -145,8 +148,9 @@ class RedisDedupe(DedupeStore):
         self._reject = on_store_error == "reject"
         self._on_error = on_error
         self._breaker = _Breaker(retry_interval_seconds, clock)
-        self._commit = client.register_script(COMMIT_SCRIPT)
-        self._release = client.register_script(RELEASE_SCRIPT)
+        self._redis = AutoPipeline(client, self._timeout)
+        self._commit_sha = hashlib.sha1(COMMIT_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+        self._release_sha = hashlib.sha1(RELEASE_SCRIPT.encode(), usedforsecurity=False).hexdigest()
         # event id -> our owner token (or _NO_CLAIM), while this process owns the claim.
         self._owners: dict[str, bytes] = {}
 
@@ -163,6 +167,7 @@ class RedisDedupe(DedupeStore):
             log.info("dedupe_store_connected", kind=self.kind)
 
     async def close(self) -> None:
+        await self._redis.close()
         await self._connection.close()
 
     async def claim(self, event_id: str) -> bool:
@@ -183,9 +188,9 @@ class RedisDedupe(DedupeStore):
         try:
             if token != _NO_CLAIM and self._usable("commit"):
                 key = self._prefix + event_id
+                args = [token, COMMITTED, self._ttl_ms]
                 try:
-                    async with asyncio.timeout(self._timeout):
-                        await self._commit(keys=[key], args=[token, COMMITTED, self._ttl_ms])
+                    await self._redis.script(self._commit_sha, COMMIT_SCRIPT, [key], args)
                 except (RedisError, OSError, TimeoutError) as exc:
                     self._failed("commit", exc)
                 else:
@@ -197,9 +202,9 @@ class RedisDedupe(DedupeStore):
         token = self._owners.pop(event_id, _NO_CLAIM)
         try:
             if token != _NO_CLAIM and self._usable("release"):
+                key = self._prefix + event_id
                 try:
-                    async with asyncio.timeout(self._timeout):
-                        await self._release(keys=[self._prefix + event_id], args=[token])
+                    await self._redis.script(self._release_sha, RELEASE_SCRIPT, [key], [token])
                 except (RedisError, OSError, TimeoutError) as exc:
                     self._failed("release", exc)  # the claim expires after claim_ttl
                 else:
@@ -217,9 +222,8 @@ class RedisDedupe(DedupeStore):
             if not self._usable("claim"):
                 return self._fallback(event_id)
             try:
-                async with asyncio.timeout(self._timeout):
-                    won: Any = await self._client.set(key, token, nx=True, px=self._claim_ttl_ms)
-                    value: Any = None if won else await self._client.get(key)
+                won: Any = await self._redis.call("SET", key, token, "NX", "PX", self._claim_ttl_ms)
+                value: Any = None if won else await self._redis.call("GET", key)
             except (RedisError, OSError, TimeoutError) as exc:
                 self._failed("claim", exc)
                 return self._fallback(event_id)
