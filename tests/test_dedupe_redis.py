@@ -548,3 +548,18 @@ async def test_auto_pipeline_fails_every_caller_of_a_hung_batch(silent_server: i
     finally:
         await auto.close()
         await client.aclose()
+
+
+async def test_a_claim_whose_reply_was_lost_is_still_ours(
+    live_redis: RedisServer, direct: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client retries a SET after a broken connection; if the first one had landed, the
+    key holds our own token, and the claim is ours (not another owner's to wait for)."""
+    monkeypatch.setattr("gateway.dedupe.redis_store.os.urandom", lambda n: b"\x01" * n)
+    a = make_store(live_redis.url, prefix, wait=0.5)
+    async with stores(a):
+        eid = event()
+        await direct.set(f"{prefix}:dedupe:{eid}", b"01" * 8, px=5000)  # the first SET landed
+        assert await asyncio.wait_for(a.claim(eid), 5) is True
+        await a.commit(eid)
+        assert await direct.get(f"{prefix}:dedupe:{eid}") == COMMITTED

@@ -228,7 +228,8 @@ class RedisDedupe(DedupeStore):
                 self._failed("claim", exc)
                 return self._fallback(event_id)
             self._recovered()
-            if won:
+            # Our own token: the client retried a SET whose reply a broken connection lost.
+            if won or value == token:
                 self._owners[event_id] = token
                 return True
             if value == COMMITTED:
