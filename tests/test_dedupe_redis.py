@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
+import socket
+import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ from gateway.metrics import Metrics
 from gateway.settings import RedisDedupeConfig, SecretRef, Settings
 from gateway.sinks.memory import MemorySink
 from tests.kafka_broker import free_port
-from tests.redis_server import RedisServer, SentinelServer
+from tests.redis_server import RedisServer, SentinelServer, redis_binary
 from tests.support import example_settings, signed
 
 pytestmark = pytest.mark.redis
@@ -563,3 +566,90 @@ async def test_a_claim_whose_reply_was_lost_is_still_ours(
         assert await asyncio.wait_for(a.claim(eid), 5) is True
         await a.commit(eid)
         assert await direct.get(f"{prefix}:dedupe:{eid}") == COMMITTED
+
+
+# --- TLS -------------------------------------------------------------------------------------
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    binary = shutil.which("openssl")
+    if binary is None:
+        pytest.fail("openssl is missing: `make system-deps` installs Debian's openssl")
+    subprocess.run([binary, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_certificates(directory: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.crt", "-days", "1", "-subj", "/CN=test-ca", cwd=directory)  # fmt: skip
+    (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n", encoding="utf-8")
+    for name in ("server", "client"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+                f"{name}.csr", "-subj", f"/CN={name}", cwd=directory)  # fmt: skip
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{name}.crt", "-days", "1", "-extfile", "san.cnf",
+                cwd=directory)  # fmt: skip
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """redis-server on TLS only, requiring a client certificate signed by the test CA."""
+    make_certificates(tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(
+        [redis_binary(), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", "server.crt", "--tls-key-file", "server.key",
+         "--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "yes", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield port, tmp_path
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def tls_settings(port: int, certs: Path, prefix: str, **tls: Any) -> Settings:
+    return example_settings(
+        dedupe={
+            "kind": "redis",
+            "redis": {
+                "url": {"id": "redis", "value": f"rediss://127.0.0.1:{port}/0"},
+                "key_prefix": prefix,
+                "tls": {"ca": {"id": "ca", "file": str(certs / "ca.crt")}, **tls},
+            },
+        }
+    )
+
+
+async def test_mutual_tls(tls_redis: tuple[int, Path], prefix: str) -> None:
+    port, certs = tls_redis
+    client_files = {
+        "client_cert": {"id": "cert", "file": str(certs / "client.crt")},
+        "client_key": {"id": "key", "file": str(certs / "client.key")},
+    }
+    store = build_dedupe(tls_settings(port, certs, prefix, **client_files))
+    async with stores(store):
+        await store.start()
+        assert store.health() == "ok"
+        eid = event()
+        assert await store.claim(eid)
+        await store.commit(eid)
+        assert await store.claim(eid) is False
+
+    errors = Errors()
+    without_client_cert = build_dedupe(tls_settings(port, certs, prefix), errors)
+    async with stores(without_client_cert):
+        await without_client_cert.start()  # the server wants a client certificate
+        assert without_client_cert.health() == "degraded"
+        assert errors.seen[0][0] == "start"
