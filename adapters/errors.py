@@ -18,7 +18,8 @@
     │                                         (kept as a dead-letter record, acknowledged)
     ├── RequestError (gateway)        404 unknown_source · 405 · 413 body_too_large · 415 ...
     └── TemporaryError                503     keys_unavailable | subscribe_failed
-        └── SinkUnavailable (gateway) 503     sink_unavailable | sink_timeout | shutting_down
+        ├── SinkUnavailable (gateway) 503     sink_unavailable | sink_timeout | shutting_down
+        └── DedupeUnavailable (gw)    503     dedupe_unavailable | delivery_in_progress
 
 Catch ``GatewayError`` broadly and recover narrowly. Verification code converts every
 ``ValueError``, ``binascii.Error``, ``KeyError`` or ``TypeError`` it could meet into a

@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from adapters import Adapter, AdapterServices, ConfigError, build_adapter
 from adapters.base import Fetcher, Reply, RequestMeta
 from gateway.client_address import ClientAddressResolver, in_networks, parse_networks
-from gateway.dedupe import DedupeStore
+from gateway.dedupe import build_dedupe
 from gateway.errors import RequestError
 from gateway.ingest import Outcome, Pipeline, Source
 from gateway.logs import get_logger, request_line
@@ -107,7 +107,10 @@ def create_app(
         for warning in adapter.warnings():
             log.warning("source_config_warning", source=name, warning=warning)
 
-    dedupe = DedupeStore(settings.dedupe.max_entries, settings.dedupe.ttl_seconds)
+    def on_store_error(operation: str, reason: str) -> None:
+        metrics.child(metrics.dedupe_store_errors, operation, reason).inc()
+
+    dedupe = build_dedupe(settings, on_store_error)
     pipeline = Pipeline(
         sources,
         sink,
@@ -150,6 +153,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         timeout=aiohttp.ClientTimeout(total=10), raise_for_status=False
     )
     await sink.start()
+    await pipeline.dedupe.start()
     for source in pipeline.sources.values():
         try:
             await source.adapter.start()
@@ -163,6 +167,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         for source in pipeline.sources.values():
             await source.adapter.close()
         await sink.close()
+        await pipeline.dedupe.close()
         await state.http.close()
 
 
@@ -423,7 +428,11 @@ def create_admin_app(public: web.Application) -> web.Application:
 
     async def readyz(_: web.Request) -> web.Response:
         ready, checks = is_ready(public)
-        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+        # A degraded dedupe store is shown, not failed: deliveries still go through.
+        dedupe = {"kind": public[PIPELINE].dedupe.kind, "state": public[PIPELINE].dedupe.health()}
+        return web.json_response(
+            {"ready": ready, "checks": checks, "dedupe": dedupe}, status=200 if ready else 503
+        )
 
     admin.router.add_get("/metrics", metrics_handler)
     admin.router.add_get("/healthz", healthz)

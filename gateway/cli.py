@@ -63,7 +63,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for name, spec in specs.items():
         adapters[name] = build_adapter(spec, offline)  # compiles options, decodes keys
         check_replay_window(settings, name, adapters[name])
+    from gateway.dedupe.factory import check_dedupe
+
+    dedupe = check_dedupe(settings)  # resolves the Redis secrets; connects nothing
     print(f"ok: {len(specs)} source(s), sink {settings.sink.kind}, mode {settings.mode}")
+    print(f"  dedupe: {dedupe}")
     for name, spec in sorted(specs.items()):
         keys = [s.id for s in spec.secrets] + [k.id for k in spec.public_keys]
         print(f"  /webhooks/{name}: provider {spec.provider}, keys {', '.join(keys) or '-'}")

@@ -1,13 +1,8 @@
 """In-memory dedupe of event ids: bounded (LRU), expiring (TTL), safe under concurrency.
 
-An id is *claimed* by the first request that sees it, and *committed* only after the sink has
-durably written the event. A second identical delivery arriving meanwhile waits for the first:
-if the first commits, the second is a duplicate; if the first fails (sink down), the claim is
-released and the second tries itself. So two concurrent copies can never yield two events, and
-a failure never makes a retry look like a duplicate.
-
-The store is per process: across replicas, duplicates are possible and consumers dedupe by
-``event_id`` (the delivery guarantee is at-least-once).
+Per process: alone, a redelivery reaching another replica (or arriving after a restart) is
+published again with the same ``event_id``. In front of Redis it is the first level, so a
+duplicate on the same replica, and concurrent copies on it, cost no round trip.
 """
 
 from __future__ import annotations
@@ -17,8 +12,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from gateway.dedupe.base import DedupeStore
 
-class DedupeStore:
+
+class MemoryDedupe(DedupeStore):
+    kind = "memory"
+
     def __init__(
         self,
         max_entries: int,
@@ -44,7 +43,6 @@ class DedupeStore:
         return True
 
     async def claim(self, event_id: str) -> bool:
-        """``True``: the caller owns the id and must commit or release it. ``False``: duplicate."""
         while True:
             if self.seen(event_id):
                 self._committed.move_to_end(event_id)
@@ -56,17 +54,22 @@ class DedupeStore:
             # shield: our own cancellation must not cancel the owner's future.
             await asyncio.shield(pending)
 
-    def commit(self, event_id: str) -> None:
+    async def commit(self, event_id: str) -> None:
+        self.mark_committed(event_id)
+
+    async def release(self, event_id: str) -> None:
+        self.wake(event_id)
+
+    def mark_committed(self, event_id: str) -> None:
+        """Record ``event_id`` as written and wake the copies waiting for it."""
         self._committed[event_id] = self._clock()
         self._committed.move_to_end(event_id)
         while len(self._committed) > self._max:
             self._committed.popitem(last=False)
-        self._wake(event_id)
+        self.wake(event_id)
 
-    def release(self, event_id: str) -> None:
-        self._wake(event_id)
-
-    def _wake(self, event_id: str) -> None:
+    def wake(self, event_id: str) -> None:
+        """Drop the local claim: one waiting copy becomes the owner, or sees a commit."""
         pending = self._in_flight.pop(event_id, None)
         if pending is not None and not pending.done():
             pending.set_result(None)
