@@ -103,7 +103,10 @@ def cmd_send(args: argparse.Namespace) -> int:
         raw = Path(args.body).read_bytes()
     else:
         configured = adapter.examples()
-        example = args.example or ("succeeded" if not configured else sorted(configured)[0])
+        shipped = example_names(spec.provider)
+        # Job providers ship "succeeded"; a passthrough sender names its samples by event.
+        default = "succeeded" if "succeeded" in shipped or not shipped else shipped[0]
+        example = args.example or (default if not configured else sorted(configured)[0])
         try:
             raw = _example_body(spec.provider, configured, example, job_id=job_id, now=now)
         except KeyError as exc:
@@ -116,7 +119,10 @@ def cmd_send(args: argparse.Namespace) -> int:
         job_id if spec.provider == "fal" else f"msg_{uuid.uuid4().hex}"
     )
     raw, signed_headers = adapter.sign_delivery(raw, now, delivery_id=delivery_id)
-    form = "application/x-www-form-urlencoded" in adapter.extra_content_types
+    # A source that takes forms and JSON (``body_format: auto``) gets a JSON body as JSON.
+    form = "application/x-www-form-urlencoded" in adapter.extra_content_types and (
+        raw.lstrip()[:1] not in (b"{", b"[")
+    )
     headers = {
         "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
         **signed_headers,

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, MultiDict
 from nacl.signing import SigningKey
 
 import schemas
@@ -405,12 +406,28 @@ def vector_fetcher(vector: Mapping[str, Any]) -> FakeFetcher | None:
 
 
 def vector_request(vector: Mapping[str, Any]) -> RequestMeta:
-    """What the request line carried (``"request": {"path_token", "query"}``), if anything."""
+    """What the request line carried (``"request": {"path_token", "query", "url",
+    "content_type"}``), if anything. ``url`` is the public URL plus the received query, as a
+    sender signs it; its query, when given, is the request's."""
     request = vector.get("request")
     if not request:
         return NO_REQUEST
-    query = dict(request.get("query", {}))
-    return RequestMeta(query=query, path_token=request.get("path_token"))
+    url = request.get("url")
+    if url:
+        query_string = url.partition("?")[2]
+        query_all: MultiDict[str] = MultiDict(parse_qsl(query_string, keep_blank_values=True))
+    else:
+        query_all = MultiDict(request.get("query", {}))
+        query_string = urlencode(list(query_all.items()))
+    return RequestMeta(
+        method=request.get("method", "POST"),
+        query_string=query_string,
+        query={k: query_all[k] for k in query_all},
+        query_all=query_all,
+        path_token=request.get("path_token"),
+        url=url,
+        content_type=request.get("content_type"),
+    )
 
 
 def vector_headers(vector: Mapping[str, Any]) -> CIMultiDict[str]:
