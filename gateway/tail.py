@@ -59,24 +59,44 @@ def tail(
     while handle is None and follow and not rotated_segments(directory, name):
         time.sleep(poll)
         handle = _open(active)
-    current = os.fstat(handle.fileno()).st_ino if handle is not None else None
-    # Opened first, listed second: a rotation in between shows our file among the segments.
-    older = [p for _, p in rotated_segments(directory, name) if _inode(p) != current]
-    if handle is None and not older:
-        print(f"no events yet: {active} does not exist", file=sys.stderr)
-        return 1
-    wanted = max(lines, 0)
-    shown = _whole_lines(handle, wanted) if handle is not None else []
-    for path in reversed(older):
-        if len(shown) >= wanted:
-            break
-        shown = list(deque(complete_lines(path), maxlen=wanted - len(shown))) + shown
-    damaged = sum(1 for line in shown if line.strip() and not _emit(line, pretty))
-    if not follow:
-        if damaged:
-            print(f"skipped {damaged} line(s) that hold no record", file=sys.stderr)
-        return 0
     try:
+        return _tail(directory, name, handle, lines=lines, follow=follow, pretty=pretty,
+                     poll=poll)  # fmt: skip
+    except KeyboardInterrupt:
+        return 0
+
+
+def _tail(
+    directory: Path,
+    name: str,
+    handle: BinaryIO | None,
+    *,
+    lines: int,
+    follow: bool,
+    pretty: bool,
+    poll: float,
+) -> int:
+    active = directory / name
+    try:
+        current = os.fstat(handle.fileno()).st_ino if handle is not None else None
+        # Opened first, listed second: a rotation in between shows our file among the segments.
+        older = [p for _, p in rotated_segments(directory, name) if _inode(p) != current]
+        if handle is None and not older:
+            print(f"no events yet: {active} does not exist", file=sys.stderr)
+            return 1
+        if handle is None:
+            current = _inode(older[-1])  # followed from the newest segment on
+        wanted = max(lines, 0)
+        shown = _whole_lines(handle, wanted) if handle is not None else []
+        for path in reversed(older):
+            if len(shown) >= wanted:
+                break
+            shown = list(deque(complete_lines(path), maxlen=wanted - len(shown))) + shown
+        damaged = sum(1 for line in shown if line.strip() and not _emit(line, pretty))
+        if not follow:
+            if damaged:
+                print(f"skipped {damaged} line(s) that hold no record", file=sys.stderr)
+            return 0
         while True:
             if handle is not None:
                 fresh = _whole_lines(handle)
@@ -86,7 +106,7 @@ def tail(
                     continue
                 if _inode(active) != current:
                     # Rotated: the writer renames only after a whole batch, so what the old
-                    # file holds now is all it will ever hold. On to the new active file.
+                    # file holds now is all it will ever hold.
                     for line in _whole_lines(handle):
                         _emit(line, pretty)
                     handle.close()
@@ -94,14 +114,35 @@ def tail(
             if handle is None:
                 handle = _open(active)
                 if handle is not None:
-                    current = os.fstat(handle.fileno()).st_ino
+                    previous, current = current, os.fstat(handle.fileno()).st_ino
+                    # Several rotations may have happened since the last look: the segments
+                    # between the one we read and the new active file, in order.
+                    for path in _segments_between(directory, name, previous, current):
+                        for line in complete_lines(path):
+                            _emit(line, pretty)
                     continue
             time.sleep(poll)
-    except KeyboardInterrupt:
-        return 0
     finally:
         if handle is not None:
             handle.close()
+
+
+def _segments_between(
+    directory: Path, name: str, after: int | None, before: int | None
+) -> list[Path]:
+    """The rotated segments newer than the one with inode ``after`` and older than the one with
+    inode ``before`` (the file just opened, if it was rotated meanwhile)."""
+    found: list[Path] = []
+    started = after is None
+    for _, path in rotated_segments(directory, name):
+        inode = _inode(path)
+        if inode == before and before is not None:
+            break
+        if started:
+            found.append(path)
+        elif inode == after:
+            started = True
+    return found if started else []
 
 
 def _inode(path: Path) -> int | None:

@@ -188,7 +188,7 @@ class GroupCommitFile:
         return limit is not None and self._born is not None and now - self._born >= limit
 
     def _rotate(self, now: float) -> None:
-        """Rename the active file to the next segment; the next write opens a new one.
+        """Rename the active file to the next segment and start a new one.
 
         A failure leaves the active file as it was (rotation is tried again later): the
         records written are durable either way.
@@ -208,6 +208,10 @@ class GroupCommitFile:
             _fsync_directory(self.path.parent)
         log.info("local_log_rotated", file=self.path.name, segment=target.name)
         self._retain(now)
+        # The new active file now, so readers following the log find it; if the disk refuses
+        # even that, the next write tries again.
+        with contextlib.suppress(OSError):
+            self._ensure_open()
 
     def _retain(self, now: float) -> None:
         keep_bytes = self._rotation.retain_bytes
