@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.examples import render
-from gateway.sinks.log_files import log_records
+from gateway.sinks.log_files import RECORD_START, log_records, segments
 from schemas import DeadLetter, Delivery, JobEvent, JobStatus, WebhookEvent
 
 
@@ -68,4 +68,17 @@ def event_ids(directory: Path, name: str) -> list[str]:
     for record in log_records(directory, name):
         assert record is not None, f"a line of {name} holds no record"
         ids.append(json.loads(record)["event_id"])
+    return ids
+
+
+def strict_event_ids(directory: Path, name: str) -> list[str]:
+    """As ``event_ids``, but with no tolerance: every file of the log ends with a newline and
+    each of its lines is one whole record (what the writer guarantees, torn writes or not)."""
+    ids = []
+    for path in segments(directory, name):
+        data = path.read_bytes()
+        assert not data or data.endswith(b"\n"), f"{path.name} ends in a partial record"
+        for line in data.splitlines():
+            assert line.startswith(RECORD_START), f"{path.name}: {line[:80]!r}"
+            ids.append(json.loads(line)["event_id"])
     return ids
