@@ -85,8 +85,13 @@ async def _load_then_kill(
 
 
 def _kill_and_restart(
-    tmp_path: Path, sink: dict[str, Any], written: Any, total: int = 3000, kill_after: int = 800
-) -> None:
+    tmp_path: Path,
+    sink: dict[str, Any],
+    written: Any,
+    total: int = 3000,
+    kill_after: int = 800,
+    after_kill: Any = None,
+) -> Path:
     """Load, SIGKILL, check; restart on the same config, deliver more, check everything."""
     config, data = write_config(tmp_path, sink=sink)
     port, admin = data["listen"]["port"], data["admin"]["port"]
@@ -101,6 +106,8 @@ def _kill_and_restart(
     print(f"\nsigkill ({sink['kind']}): {len(accepted)} acknowledged, {failed} cut off, "
           f"{len(missing)} missing")  # fmt: skip
     assert missing == set()
+    if after_kill is not None:
+        after_kill()
 
     with gateway_process(config, log=tmp_path / "second.log") as proc:
         wait_ready(admin, proc=proc)
@@ -116,6 +123,7 @@ def _kill_and_restart(
     after = set(written())
     assert accepted <= after
     assert {a.event_id for a in fresh} <= after
+    return tmp_path / "second.log"
 
 
 def test_gateway_sigkill_under_load_local_sink(tmp_path: Path) -> None:
@@ -131,8 +139,14 @@ def test_gateway_sigkill_under_load_local_sink(tmp_path: Path) -> None:
             return event_ids(directory, EVENTS_FILE)  # may end in a torn line: left out
         return strict_event_ids(directory, EVENTS_FILE)  # the restart cut it: all whole
 
-    _kill_and_restart(tmp_path, sink, written)
+    def tear() -> None:
+        """The kill may or may not have caught a write half done: make sure one did."""
+        with (directory / EVENTS_FILE).open("ab") as log:
+            log.write(b'{"schema_version":"1","event_id":"evt_torn","source":"fal","pro')
+
+    second_log = _kill_and_restart(tmp_path, sink, written, after_kill=tear)
     assert len(rotated_segments(directory, EVENTS_FILE)) >= 2
+    assert '"local_log_torn_tail_dropped"' in second_log.read_text(encoding="utf-8")
 
 
 @pytest.mark.kafka
