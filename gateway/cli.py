@@ -165,13 +165,17 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 
 def cmd_events_tail(args: argparse.Namespace) -> int:
-    from gateway.sinks.local_log import DEAD_LETTERS_FILE, EVENTS_FILE
+    from gateway.sinks.local_log import DEAD_LETTERS_FILE, EVENTS_FILE, WEBHOOK_EVENTS_FILE
     from gateway.tail import tail, tail_kafka
 
     settings = _settings(args)
     if settings.sink.kind == "kafka" and args.directory is None:
         kafka = settings.sink.kafka
-        topic = kafka.dead_letter_topic if args.dead_letters else (args.topic or kafka.topic)
+        topic = args.topic or kafka.topic
+        if args.dead_letters:
+            topic = kafka.dead_letter_topic
+        elif args.webhook_events:
+            topic = kafka.webhook_topic
         return asyncio.run(
             tail_kafka(
                 kafka.bootstrap_servers,
@@ -182,8 +186,12 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
             )
         )
     directory = Path(args.directory or settings.sink.local.directory)
-    path = directory / (DEAD_LETTERS_FILE if args.dead_letters else EVENTS_FILE)
-    return tail(path, lines=args.lines, follow=args.follow, pretty=args.pretty)
+    name = EVENTS_FILE
+    if args.dead_letters:
+        name = DEAD_LETTERS_FILE
+    elif args.webhook_events:
+        name = WEBHOOK_EVENTS_FILE
+    return tail(directory, name, lines=args.lines, follow=args.follow, pretty=args.pretty)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -279,7 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-n", "--lines", type=int, default=10)
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
-    p.add_argument("--dead-letters", action="store_true", help="read dead letters instead")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--dead-letters", action="store_true", help="read dead letters instead")
+    which.add_argument(
+        "--webhook-events",
+        action="store_true",
+        help="read the passthrough webhook events instead (sink.kafka.webhook_topic on Kafka)",
+    )
     p.add_argument("--pretty", action="store_true", help="indent each event")
     p.add_argument("--directory", help="local log directory (default: from the settings)")
     p.add_argument(

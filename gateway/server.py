@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app import STATE, create_admin_app, create_app
+from gateway.errors import ConfigError
 from gateway.logs import get_logger
 from gateway.settings import Settings
 
@@ -86,6 +87,13 @@ def _port(site: web.TCPSite) -> int:
 def run(settings: Settings, workers: int = 1) -> int:
     """Serve in this process, or with ``workers > 1`` in that many child processes."""
     if workers > 1:
+        if settings.sink.kind == "local":
+            # One process writes a local log (docs/local-log.md): say so before forking,
+            # rather than let every worker but one die on the directory's lock.
+            raise ConfigError(
+                "local_sink_one_worker",
+                "the local log has one writer: serve with --workers 1, or use the Kafka sink",
+            )
         return _run_workers(settings, workers)
     return _run_one(settings, 0, 1)
 

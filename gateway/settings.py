@@ -249,6 +249,16 @@ class LocalSinkConfig(_Strict):
     directory: Path = Path("var/events")
     #: fsync before answering 2xx. Turning it off trades durability for speed: tests only.
     fsync: bool = True
+    # Rotation and retention, per file (events, webhook events, dead letters); ``null`` turns
+    # one off. The defaults bound each file's history to about 1 GiB and a week: docs/local-log.md.
+    #: Start a new segment once the active file holds this many bytes.
+    rotate_bytes: int | None = Field(default=64 * 1024 * 1024, ge=1024)
+    #: Start a new segment before writing to an active file whose first record is this old.
+    rotate_seconds: float | None = Field(default=86_400.0, gt=0)
+    #: Delete the oldest rotated segments while together they hold more than this.
+    retain_bytes: int | None = Field(default=1024 * 1024 * 1024, ge=0)
+    #: Delete rotated segments whose last record is older than this.
+    retain_seconds: float | None = Field(default=7 * 86_400.0, gt=0)
 
 
 class KafkaSinkConfig(_Strict):
