@@ -385,7 +385,10 @@ def _record(
         metrics.child(metrics.dead_letters, label, outcome.reason or "unknown").inc()
         stats.published(label, sink.dead_letter_topic())
     elif outcome.outcome == "unavailable" and outcome.reason:
-        metrics.child(metrics.publish_failures, sink.kind, outcome.reason).inc()
+        if outcome.publish_seconds is not None:  # the sink was asked, and failed
+            metrics.child(metrics.publish_failures, sink.kind, outcome.reason).inc()
+        else:  # 503 before any publish (keys, a handshake's fetch): not the sink's fault
+            metrics.child(metrics.request_errors, label, outcome.reason).inc()
 
 
 def _log(request_id: str, source: str, provider: str, outcome: Outcome, elapsed: float) -> None:

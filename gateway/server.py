@@ -122,8 +122,9 @@ def _worker_main(settings: Settings, worker: int, workers: int, log_level: str, 
 def _run_workers(settings: Settings, workers: int) -> int:
     """Start ``workers`` processes sharing the public port; forward SIGTERM/SIGINT to them.
 
-    Each worker dedupes on its own, so a redelivery landing on another worker can be published
-    twice: the same at-least-once contract as several replicas (consumers dedupe by event_id).
+    With in-memory dedupe each worker dedupes on its own, so a redelivery landing on another
+    worker can be published twice (the at-least-once contract of several replicas; consumers
+    dedupe by event_id); ``dedupe.kind: redis`` shares one store between them.
     """
     import multiprocessing
 
