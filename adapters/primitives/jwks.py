@@ -12,7 +12,6 @@ Rules (fal's documentation plus what a gateway needs to stay up):
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from nacl.signing import VerifyKey
 from adapters.base import Fetcher, NamedKey
 from adapters.errors import ConfigError, TemporaryError
 from adapters.primitives.encoding import b64decode_lenient_padding
+from adapters.primitives.refresh_gate import RefreshGate
 
 MAX_AGE_LIMIT_SECONDS = 24 * 3600
 
@@ -98,8 +98,7 @@ class Ed25519KeySet:
         self._on_refresh = on_refresh
         self._fetched: tuple[tuple[str, VerifyKey], ...] = ()
         self._fetched_at: float | None = None
-        self._last_attempt: float | None = None
-        self._lock = asyncio.Lock()
+        self._gate = RefreshGate(min_refresh_seconds, clock)
 
     @property
     def uses_jwks(self) -> bool:
@@ -118,33 +117,24 @@ class Ed25519KeySet:
         """Fetch the JWKS now unless rate-limited; return whether a new set was installed."""
         if not self._urls or self._fetcher is None:
             return False
-        if self._lock.locked():
-            # Another delivery is fetching right now: wait for it and use what it installed.
-            async with self._lock:
-                return self._fresh()
-        async with self._lock:
-            now = self._clock()
-            if (
-                not force
-                and self._last_attempt is not None
-                and now - self._last_attempt < self._min_refresh
-            ):
-                return False
-            self._last_attempt = now
-            keys: list[tuple[str, VerifyKey]] = []
-            failures = 0
-            for url in self._urls:
-                try:
-                    keys.extend(parse_jwks(await self._fetcher(url)))
-                except Exception:  # noqa: BLE001 - any fetch failure leaves the old set in place
-                    failures += 1
-            if not keys:
-                self._report("error" if failures else "empty")
-                return False
-            self._fetched = tuple(keys)
-            self._fetched_at = self._clock()
-            self._report("ok")
-            return True
+        return await self._gate.run(self._fetch, self._fresh, force=force)
+
+    async def _fetch(self) -> bool:
+        assert self._fetcher is not None  # refresh checked it
+        keys: list[tuple[str, VerifyKey]] = []
+        failures = 0
+        for url in self._urls:
+            try:
+                keys.extend(parse_jwks(await self._fetcher(url)))
+            except Exception:  # noqa: BLE001 - any fetch failure leaves the old set in place
+                failures += 1
+        if not keys:
+            self._report("error" if failures else "empty")
+            return False
+        self._fetched = tuple(keys)
+        self._fetched_at = self._clock()
+        self._report("ok")
+        return True
 
     def _report(self, result: str) -> None:
         if self._on_refresh is not None:

@@ -13,7 +13,6 @@ understood. The refresh rules are those of :mod:`adapters.primitives.jwks`:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ import orjson
 
 from adapters.base import Fetcher
 from adapters.errors import TemporaryError
+from adapters.primitives.refresh_gate import RefreshGate
 from adapters.primitives.rsa_keys import RSAPublicKey, rsa_key_from_jwk, rsa_key_from_pem
 
 MAX_AGE_LIMIT_SECONDS = 24 * 3600
@@ -77,8 +77,7 @@ class RsaKeySet:
         self._on_refresh = on_refresh
         self._fetched: dict[str, RSAPublicKey] = {}
         self._fetched_at: float | None = None
-        self._last_attempt: float | None = None
-        self._lock = asyncio.Lock()
+        self._gate = RefreshGate(min_refresh_seconds, clock)
 
     @property
     def uses_url(self) -> bool:
@@ -110,31 +109,24 @@ class RsaKeySet:
         """Fetch the document now unless rate-limited; return whether keys are fresh after."""
         if self._url is None or self._fetcher is None:
             return False
-        if self._lock.locked():
-            # Another delivery is fetching right now: wait for it and use what it installed.
-            async with self._lock:
-                return self._fresh()
-        async with self._lock:
-            now = self._clock()
-            if (
-                not force
-                and self._last_attempt is not None
-                and now - self._last_attempt < self._min_refresh
-            ):
-                return False
-            self._last_attempt = now
-            try:
-                keys = parse_key_document(await self._fetcher(self._url))
-            except Exception:  # noqa: BLE001 - any fetch failure leaves the old set in place
-                self._report("error")
-                return False
-            if not keys:
-                self._report("empty")
-                return False
-            self._fetched = keys
-            self._fetched_at = self._clock()
-            self._report("ok")
-            return True
+        return await self._gate.run(self._fetch, self._fresh, force=force)
+
+    async def _fetch(self) -> bool:
+        # refresh() checked both
+        assert self._url is not None
+        assert self._fetcher is not None
+        try:
+            keys = parse_key_document(await self._fetcher(self._url))
+        except Exception:  # noqa: BLE001 - any fetch failure leaves the old set in place
+            self._report("error")
+            return False
+        if not keys:
+            self._report("empty")
+            return False
+        self._fetched = keys
+        self._fetched_at = self._clock()
+        self._report("ok")
+        return True
 
     def _report(self, result: str) -> None:
         if self._on_refresh is not None:
