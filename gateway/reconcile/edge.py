@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.dedupe import DedupeStore, StoreErrorHook
 from gateway.reconcile.store import ExpectationStore, terminal_slot
@@ -81,6 +83,7 @@ class TerminalGate:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
+    """The dedupe store's vocabulary: timeout, connection, error."""
+    if isinstance(exc, TimeoutError | RedisTimeoutError):
         return "timeout"
-    return "connection" if isinstance(exc, OSError) else "error"
+    return "connection" if isinstance(exc, OSError | RedisConnectionError) else "error"
