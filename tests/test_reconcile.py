@@ -20,10 +20,11 @@ from adapters import ConfigError
 from gateway.app import create_admin_app, create_app
 from gateway.cli import main
 from gateway.metrics import Metrics
+from gateway.reconcile.build import build_store
 from gateway.reconcile.runner import NEVER_ARRIVED
 from gateway.settings import load_settings
 from gateway.sinks.memory import MemorySink
-from schemas import JobEvent, JobStatus
+from schemas import JobEvent, JobExpectation, JobStatus
 from tests.conftest import AiohttpClient
 from tests.fake_providers import FakeApi, FakeJob, serving
 from tests.reconcile_support import (
@@ -376,11 +377,18 @@ async def test_the_cli_registers_an_expectation(
 ) -> None:  # fmt: skip
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump(reconcile_data(live_redis.url, apis)), encoding="utf-8")
-    argv = ["expect", "replicate", "pcli", "--poll-after", "5", "-c", str(config)]
+    argv = ["expect", "replicate", "pcli", "--poll-after", "0", "-c", str(config)]
     assert await asyncio.to_thread(main, argv) == 0
     assert await asyncio.to_thread(main, argv) == 0
     assert capsys.readouterr().out.splitlines() == [
         "added: replicate:pcli", "already_open: replicate:pcli"]  # fmt: skip
+    store, connection = build_store(load_settings(config))
+    try:
+        stored = await store.lookup("replicate", "pcli")
+    finally:
+        await connection.close()
+    assert isinstance(stored, JobExpectation)
+    assert stored.poll_after_seconds == 0  # an explicit 0 is kept, not the default
     bad = ["expect", "instantapi", "x", "-c", str(config)]
     assert await asyncio.to_thread(main, bad) == 2
     assert "source_not_reconciled" in capsys.readouterr().err

@@ -45,7 +45,9 @@ def run_expect(settings: Settings, args: argparse.Namespace) -> int:
         "response_url": args.response_url,
     }
     try:
-        expectation = parse_expectation(json.dumps({k: v for k, v in fields.items() if v}))
+        expectation = parse_expectation(
+            json.dumps({k: v for k, v in fields.items() if v is not None})
+        )
     except ExpectationRefused as exc:
         print(f"error: {exc.reason}: {exc.args[0]}", file=sys.stderr)
         return 2

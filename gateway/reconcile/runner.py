@@ -111,6 +111,10 @@ class Reconciler:
                 log.warning(
                     "reconcile_store_failed", source=expectation.source, error=type(exc).__name__
                 )
+            except Exception:
+                # A bug must not stop the other jobs: the lease runs out and the job is tried
+                # again; the traceback goes to the log.
+                log.exception("reconcile_internal_error", source=expectation.source)
             finally:
                 self.in_hand.discard(expectation.key)
 
