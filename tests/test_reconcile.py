@@ -15,6 +15,7 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
 
 from adapters import ConfigError
 from gateway.app import create_admin_app, create_app
@@ -413,3 +414,50 @@ def test_check_config_refuses_reconciling_a_provider_without_a_status_api(
 def test_reconciliation_needs_the_shared_store() -> None:
     with pytest.raises(ConfigError, match=r"dedupe\.kind redis"):
         load_settings(EXAMPLE_CONFIG, reconcile={"enabled": True})
+
+
+async def test_an_expectation_registered_after_its_webhook_is_not_reopened(
+    aiohttp_client: AiohttpClient, edge: tuple[Any, MemorySink, Metrics], apis: dict[str, FakeApi]
+) -> None:
+    settings, sink, metrics = edge
+    apis["replicate"].jobs["pearly"] = FakeJob()
+    apis["replicate"].jobs["pfailed"] = FakeJob()
+    client = await aiohttp_client(create_app(settings, sink=sink, metrics=metrics))
+    now = time.time()
+    status, _ = await post(client, settings, "replicate", "pearly")  # before the expectation
+    assert status == 200
+    sink.available = False  # this one is not written: 503, the provider will retry
+    status, _ = await post(client, settings, "replicate", "pfailed")
+    assert status == 503
+    sink.available = True
+    async with harness(settings, sink, Clock(now + 3600)) as h:
+        exp = expectation("replicate", "pearly", now - 120)
+        assert await h.registrar.register(exp, now) == "already_ended"
+        exp = expectation("replicate", "pfailed", now - 120)
+        assert await h.registrar.register(exp, now) == "added"  # the mark was undone
+        assert await h.reconciler.run_once() == 1
+    assert apis["replicate"].jobs["pearly"].polls == 0
+    assert len(terminal(sink, "pearly")) == 1
+    assert len(terminal(sink, "pfailed")) == 1
+
+
+async def test_a_source_not_reconciled_costs_no_round_trip(
+    aiohttp_client: AiohttpClient, live_redis: RedisServer, apis: dict[str, FakeApi]
+) -> None:
+    settings = reconcile_settings(live_redis.url, {"fal": apis["fal"]})  # replicate is not
+    sink = MemorySink()
+    client = await aiohttp_client(create_app(settings, sink=sink, metrics=Metrics()))
+    direct = Redis.from_url(live_redis.url)
+    try:
+        await direct.config_resetstat()
+        status, _ = await post(client, settings, "replicate", "pplain")
+        assert status == 200
+        stats = await direct.info("commandstats")
+        redis_config = settings.dedupe.redis
+        assert redis_config is not None
+        assert await direct.keys(f"{redis_config.key_prefix}:expect:*") == []
+    finally:
+        await direct.aclose()
+    assert "cmdstat_evalsha" in stats  # the event id's commit, as without reconciliation
+    assert stats["cmdstat_set"]["calls"] == 1 + 1  # the claim's SET NX, the commit's SET
+    assert stats["cmdstat_get"]["calls"] == 1  # the commit script's GET

@@ -108,5 +108,8 @@ def build_edge(
         metrics.child(metrics.expectations_closed, source, "webhook").inc()
         metrics.child(metrics.webhook_lateness, source).observe(max(lateness, 0.0))
 
-    gate = TerminalGate(store, dedupe, on_store_error=on_error, on_closed=on_closed)
-    return EdgeParts(gate, Registrar(store, poll_checks(settings, adapters)), connection)
+    checks = poll_checks(settings, adapters)
+    gate = TerminalGate(
+        store, dedupe, frozenset(checks), on_store_error=on_error, on_closed=on_closed
+    )
+    return EdgeParts(gate, Registrar(store, checks), connection)

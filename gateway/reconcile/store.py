@@ -51,6 +51,25 @@ end
 return members
 """
 
+# KEYS[1] record. ARGV[1] the closed marker's TTL ms. A job nobody expects yet is marked closed
+# in the same round trip, so an expectation registered after its webhook is not reopened.
+LOOKUP_SCRIPT = """
+local value = redis.call('GET', KEYS[1])
+if value then
+  return value
+end
+redis.call('SET', KEYS[1], 'c', 'PX', ARGV[1])
+return false
+"""
+
+# KEYS[1] record: undo a mark whose delivery was not written (the provider retries).
+UNMARK_SCRIPT = """
+if redis.call('GET', KEYS[1]) == 'c' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 #: ``add`` results.
 ADDED, ALREADY_OPEN, ALREADY_ENDED = "added", "already_open", "already_ended"
 _ADD_RESULTS = {1: ADDED, 2: ALREADY_OPEN, 0: ALREADY_ENDED}
@@ -82,6 +101,8 @@ class ExpectationStore:
         self._timeout = timeout_seconds
         self._add = client.register_script(ADD_SCRIPT)
         self._take = client.register_script(TAKE_SCRIPT)
+        self._lookup = client.register_script(LOOKUP_SCRIPT)
+        self._unmark = client.register_script(UNMARK_SCRIPT)
 
     async def add(self, expectation: JobExpectation, now: float) -> str:
         """Register; a second registration of an open job keeps the first, and a job whose
@@ -97,13 +118,23 @@ class ExpectationStore:
         return _ADD_RESULTS[int(result)]
 
     async def lookup(self, source: str, job_id: str) -> JobExpectation | bytes | None:
-        """The open expectation of a job, ``CLOSED``, or ``None`` (never expected): one round
-        trip, the edge's only one for a job nobody expects."""
+        """For a terminal event at the edge: the open expectation of the job, ``CLOSED``, or
+        ``None`` (nobody expects it; now marked closed, see ``unmark``). One round trip, the
+        edge's only one for a job nobody expects."""
         async with asyncio.timeout(self._timeout):
-            raw = await self._client.get(f"{self._records}{source}:{job_id}")
+            raw = await self._lookup(
+                keys=[f"{self._records}{source}:{job_id}"], args=[self._closed_ttl_ms]
+            )
+        if raw is None:
+            return None
         if raw == CLOSED:
             return CLOSED
-        return _load(raw)
+        return _load(raw) or CLOSED  # unreadable: treated as expected, the slot decides
+
+    async def unmark(self, source: str, job_id: str) -> None:
+        """The terminal event ``lookup`` marked was not written: forget the mark."""
+        async with asyncio.timeout(self._timeout):
+            await self._unmark(keys=[f"{self._records}{source}:{job_id}"])
 
     async def take(self, now: float, lease_seconds: float, limit: int) -> list[JobExpectation]:
         """Due expectations, leased to the caller until ``now + lease_seconds``."""
