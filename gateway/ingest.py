@@ -8,8 +8,10 @@
    authentic but unmappable -> dead-letter record, 200
 5. (no delivery id) event id from source + job + status + body hash (a passthrough: source +
    body hash); claim it
-6. publish to the sink within the deadline                         503 + Retry-After
-7. commit the id, answer 200
+6. (reconciliation on) a terminal event of an expected job claims the job's terminal slot:
+   taken by a poll already -> 200 duplicate (gateway/reconcile/edge.py)
+7. publish to the sink within the deadline                         503 + Retry-After
+8. commit the id (and the slot), answer 200
 
 Nothing here knows a provider's header names or an HTTP object; the outcome goes back up and
 the HTTP layer turns it into a response, a log line and metrics.
