@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -53,10 +53,15 @@ METRICS = web.AppKey("metrics", Metrics)
 SINK = web.AppKey("sink", Sink)
 STATE = web.AppKey("state", State)
 CLIENTS = web.AppKey("clients", ClientAddressResolver)
+#: The reconciliation parts of the edge (``reconcile.enabled`` only).
+RECONCILE: web.AppKey[EdgeParts] = web.AppKey("reconcile")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _JSON_TYPES = ("application/json", "text/json")
 _JWKS_MAX_BYTES = 256 * 1024
+
+if TYPE_CHECKING:  # redis is imported only when reconciliation is on
+    from gateway.reconcile.build import EdgeParts
 
 log = get_logger("gateway.http")
 
@@ -111,6 +116,13 @@ def create_app(
         metrics.child(metrics.dedupe_store_errors, operation, reason).inc()
 
     dedupe = build_dedupe(settings, on_store_error)
+    edge = None
+    if settings.reconcile.enabled:  # redis is imported only then
+        from gateway.reconcile.build import build_edge
+
+        adapters = {name: source.adapter for name, source in sources.items()}
+        edge = build_edge(settings, adapters, dedupe, metrics)
+        app[RECONCILE] = edge
     pipeline = Pipeline(
         sources,
         sink,
@@ -119,6 +131,7 @@ def create_app(
         retry_after_seconds=settings.limits.retry_after_seconds,
         wall_clock=wall_clock,
         perf_clock=time.perf_counter,
+        terminal_gate=edge.gate if edge is not None else None,
     )
     # Read at scrape time: two locked gauge updates per request showed in the profile.
     metrics.in_flight.set_function(lambda: state.in_flight)
@@ -168,6 +181,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await source.adapter.close()
         await sink.close()
         await pipeline.dedupe.close()
+        if RECONCILE in app:
+            await app[RECONCILE].connection.close()
         await state.http.close()
 
 
@@ -440,4 +455,18 @@ def create_admin_app(public: web.Application) -> web.Application:
     admin.router.add_get("/metrics", metrics_handler)
     admin.router.add_get("/healthz", healthz)
     admin.router.add_get("/readyz", readyz)
+    token = public[SETTINGS].reconcile.admin_token
+    if RECONCILE in public and token is not None:
+        from gateway.reconcile.admin import expectations_handler
+
+        secret = token.resolve(allow_inline=public[SETTINGS].development)
+        admin.router.add_post(
+            "/expectations",
+            expectations_handler(
+                public[RECONCILE].registrar,
+                secret,
+                metrics,
+                retry_after_seconds=public[SETTINGS].limits.retry_after_seconds,
+            ),
+        )
     return admin

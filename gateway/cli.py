@@ -52,6 +52,18 @@ async def _no_fetch(url: str) -> bytes:
     raise ConfigError("offline", f"check-config does not fetch {url}")
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from gateway.reconcile.commands import run_reconcile
+
+    return run_reconcile(_settings(args))
+
+
+def cmd_expect(args: argparse.Namespace) -> int:
+    from gateway.reconcile.commands import run_expect
+
+    return run_expect(_settings(args), args)
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     specs = settings.source_specs()
@@ -66,8 +78,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     from gateway.dedupe.factory import check_dedupe
 
     dedupe = check_dedupe(settings)  # resolves the Redis secrets; connects nothing
+    from gateway.reconcile.commands import check_lines
+
+    reconcile = check_lines(settings, adapters)  # a source no status API can reconcile: exit 2
     print(f"ok: {len(specs)} source(s), sink {settings.sink.kind}, mode {settings.mode}")
     print(f"  dedupe: {dedupe}")
+    for line in reconcile:
+        print(f"  {line}")
     for name, spec in sorted(specs.items()):
         keys = [s.id for s in spec.secrets] + [k.id for k in spec.public_keys]
         print(f"  /webhooks/{name}: provider {spec.provider}, keys {', '.join(keys) or '-'}")
@@ -261,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
         "admin.port (default: $WEBHOOK_GATEWAY_WORKERS or 1)",
     )
     p.set_defaults(func=cmd_serve)
+
+    p = with_config(sub.add_parser("reconcile", help="run the reconciler (docs/reconcile.md)"))
+    p.set_defaults(func=cmd_reconcile)
+
+    p = with_config(sub.add_parser("expect", help="register a job expectation"))
+    p.add_argument("source", help="configured source name")
+    p.add_argument("job_id", help="the provider's job id")
+    p.add_argument("--poll-after", type=float, default=300.0, help="seconds (default 300)")
+    p.add_argument("--max-wait", type=float, default=3600.0, help="seconds (default 3600)")
+    p.add_argument("--submitted-at", type=float, help="Unix seconds (default: now)")
+    p.add_argument("--status-url", help="the provider's status URL (fal: required)")
+    p.add_argument("--response-url", help="the provider's result URL (fal: required)")
+    p.set_defaults(func=cmd_expect)
 
     p = with_config(sub.add_parser("check-config", help="validate settings and secrets"))
     p.set_defaults(func=cmd_check_config)

@@ -32,9 +32,15 @@ class DedupeUnavailable(TemporaryError):
     """
 
 
+class ExpectationRefused(GatewayError):
+    """A job expectation that cannot be kept: malformed, or for a source that is not
+    reconciled. Answered 422 by the admin endpoint, dead-lettered from the topic."""
+
+
 __all__ = [
     "ConfigError",
     "DedupeUnavailable",
+    "ExpectationRefused",
     "GatewayError",
     "NormalizationError",
     "RequestError",

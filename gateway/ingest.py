@@ -8,8 +8,10 @@
    authentic but unmappable -> dead-letter record, 200
 5. (no delivery id) event id from source + job + status + body hash (a passthrough: source +
    body hash); claim it
-6. publish to the sink within the deadline                         503 + Retry-After
-7. commit the id, answer 200
+6. (reconciliation on) a terminal event of an expected job claims the job's terminal slot:
+   taken by a poll already -> 200 duplicate (gateway/reconcile/edge.py)
+7. publish to the sink within the deadline                         503 + Retry-After
+8. commit the id (and the slot), answer 200
 
 Nothing here knows a provider's header names or an HTTP object; the outcome goes back up and
 the HTTP layer turns it into a response, a log line and metrics.
@@ -22,7 +24,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters import (
     Adapter,
@@ -41,6 +43,9 @@ from gateway.dedupe import DedupeStore
 from gateway.errors import DedupeUnavailable, SinkUnavailable
 from gateway.sinks.base import Sink
 from schemas import DeadLetter, Delivery, JobEvent, WebhookEvent
+
+if TYPE_CHECKING:  # redis is imported only when reconciliation is on
+    from gateway.reconcile.edge import TerminalGate
 
 # Headers worth keeping on a dead letter for diagnosis; signatures and credentials never are.
 _DIAGNOSTIC_HEADERS = (
@@ -115,8 +120,11 @@ class Pipeline:
         retry_after_seconds: int,
         wall_clock: Callable[[], float],
         perf_clock: Callable[[], float],
+        terminal_gate: TerminalGate | None = None,
     ) -> None:
         self.sources = sources
+        #: Set when reconciliation is on: a terminal event of an expected job claims its slot.
+        self.terminal_gate = terminal_gate
         self.sink = sink
         self.dedupe = dedupe
         self._deadlines = Deadlines(publish_timeout_seconds)
@@ -184,9 +192,18 @@ class Pipeline:
                 _utc(received),
                 _utc(verified_at),
             )
+            gate, ticket = self.terminal_gate, None
+            if gate is not None and isinstance(facts, Normalized) and facts.status.terminal:
+                ticket = await gate.enter(source.name, facts.job_id)
+                if ticket is not None and not ticket.owned:  # a poll published it first
+                    await self.dedupe.commit(claimed)
+                    done, claimed = self._outcome(200, "duplicate", verified, claimed), None
+                    return done
             started = self._perf()
             failure = await self._publish(self.sink.publish(event, topic=source.topic))
             elapsed = self._perf() - started
+            if gate is not None and ticket is not None:
+                await gate.settle(ticket, published=failure is None, now=self._now())
             if failure is not None:
                 outcome = self._outcome(503, "unavailable", verified, claimed, failure)
                 outcome.retry_after = self._retry_after

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from gateway import __version__
 from gateway.request_stats import RequestStats
@@ -21,6 +21,11 @@ UNKNOWN_SOURCE = "_unknown"
 _LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
+
+
+# From 10 s to 6 h: how late a terminal webhook of an expected job came (providers retry for
+# minutes to hours; past poll_after_seconds the reconciler has usually polled already).
+_LATENESS_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
 
 
 class Metrics:
@@ -90,6 +95,39 @@ class Metrics:
             f"{PREFIX}_key_refreshes",
             "JWKS fetches by source and result (ok, error, empty).",
             ("source", "result"),
+            registry=r,
+        )
+        self.expectations_pending = Gauge(
+            f"{PREFIX}_expectations_pending",
+            "Expected jobs with no terminal event yet (set by the reconciler).",
+            registry=r,
+        )
+        self.expectations_registered = Counter(
+            f"{PREFIX}_expectations_registered",
+            "Job expectations received, by how (topic, http, cli) and result (added, "
+            "already_open, already_ended, or the reason it was refused).",
+            ("via", "result"),
+            registry=r,
+        )
+        self.reconcile_polls = Counter(
+            f"{PREFIX}_reconcile_polls",
+            "Polls of a provider's status API, by source and result (terminal, running, "
+            "not_found, rate_limited, http_error, garbage, unreachable).",
+            ("source", "result"),
+            registry=r,
+        )
+        self.expectations_closed = Counter(
+            f"{PREFIX}_expectations_closed",
+            "Expected jobs whose terminal event was published, by source and by what (webhook, "
+            "poll, timeout).",
+            ("source", "by"),
+            registry=r,
+        )
+        self.webhook_lateness = Histogram(
+            f"{PREFIX}_webhook_lateness_seconds",
+            "From a job's submission to its terminal webhook, for expected jobs, by source.",
+            ("source",),
+            buckets=_LATENESS_BUCKETS,
             registry=r,
         )
         self.build_info = Info(f"{PREFIX}_build", "Build information.", registry=r)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas import DeadLetter, JobEvent, WebhookEvent
+from schemas import DeadLetter, JobEvent, JobExpectation, WebhookEvent
 
 FILES: dict[str, type[BaseModel]] = {
     "job_event.v1.schema.json": JobEvent,
     "dead_letter.v1.schema.json": DeadLetter,
     "webhook_event.v1.schema.json": WebhookEvent,
+    "job_expectation.v1.schema.json": JobExpectation,
 }
 
 

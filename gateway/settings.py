@@ -95,6 +95,16 @@ class PublicKeyRef(_Strict):
     value: str = Field(min_length=1)
 
 
+class SourceReconcileConfig(_Strict):
+    """Polling this source's provider for jobs whose webhook did not come (docs/reconcile.md)."""
+
+    enabled: bool = True
+    #: The provider API key the status API wants (never logged).
+    api_key: SecretRef
+    #: The provider's API root (default: the provider's public one); tests point it at a fake.
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+
+
 class SourceConfig(BaseModel):
     """One endpoint, ``POST /webhooks/{name}``. Unknown keys are the provider's own options."""
 
@@ -114,6 +124,8 @@ class SourceConfig(BaseModel):
     allow_unauthenticated: bool = False
     #: Client addresses allowed to deliver to this source (CIDR, IPv4 or IPv6); empty: any.
     allowed_ips: CIDRList = ()
+    #: Missed-webhook reconciliation by polling the provider's status API.
+    reconcile: SourceReconcileConfig | None = None
 
     @property
     def options(self) -> dict[str, Any]:
@@ -297,6 +309,45 @@ class LoggingConfig(_Strict):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class ReconcileConfig(_Strict):
+    """Expected jobs and the reconciler that polls for their missing webhooks."""
+
+    #: The edge closes expectations and claims the terminal slot per job; needs dedupe.kind
+    #: redis (the slot and the expectations live there).
+    enabled: bool = False
+    expectations_topic: str = "webhooks.job-expectations"
+    #: The reconcilers' consumer group on the expectations topic.
+    consumer_group: str = "webhook-gateway-reconciler"
+    #: Bearer token of ``POST /expectations`` on the admin listener (unset: no endpoint).
+    admin_token: SecretRef | None = None
+    #: The reconciler's own ``/metrics``, ``/healthz`` (on ``admin.host``).
+    metrics_port: int = Field(default=9103, ge=0, le=65535)
+    #: How often a reconciler looks for due expectations.
+    tick_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: Due expectations taken per look, and polls in flight per instance.
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    concurrency: int = Field(default=32, ge=1, le=1000)
+    #: An expectation taken by an instance is its own this long (a poll's deadline is shorter):
+    #: an instance that dies leaves it to the others after this.
+    lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: The deadline of one call to a provider's API.
+    http_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: Backoff between polls of a job still running: doubling from the first to the last.
+    backoff_initial_seconds: float = Field(default=5.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _times(self) -> ReconcileConfig:
+        if self.http_timeout_seconds * 2 >= self.lease_seconds:
+            raise ValueError(
+                "reconcile.lease_seconds must be more than twice http_timeout_seconds, or a "
+                "poll still running could be taken by another instance"
+            )
+        if self.backoff_initial_seconds > self.backoff_max_seconds:
+            raise ValueError("reconcile.backoff_initial_seconds exceeds backoff_max_seconds")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
@@ -309,6 +360,7 @@ class Settings(BaseSettings):
     dedupe: DedupeConfig = DedupeConfig()
     sink: SinkConfig = SinkConfig()
     logging: LoggingConfig = LoggingConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
 
     @classmethod
@@ -340,6 +392,11 @@ class Settings(BaseSettings):
                 f"dedupe.redis.claim_ttl_seconds ({redis.claim_ttl_seconds}) must be longer "
                 f"than limits.publish_timeout_seconds ({self.limits.publish_timeout_seconds}), "
                 "or a claim could expire while its owner is still publishing"
+            )
+        if self.reconcile.enabled and self.dedupe.kind != "redis":
+            raise ValueError(
+                "reconcile.enabled needs dedupe.kind redis: the terminal slot per job and the "
+                "expectations are shared there by the edge and the reconcilers"
             )
         return self
 

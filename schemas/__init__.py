@@ -15,15 +15,18 @@ from schemas.job_event import (
     Output,
     OutputKind,
 )
+from schemas.job_expectation import EXPECTATION_SCHEMA_VERSION, JobExpectation
 from schemas.webhook_event import WEBHOOK_SCHEMA_VERSION, WebhookEvent
 
 __all__ = [
+    "EXPECTATION_SCHEMA_VERSION",
     "SCHEMA_VERSION",
     "WEBHOOK_SCHEMA_VERSION",
     "DeadLetter",
     "Delivery",
     "JobError",
     "JobEvent",
+    "JobExpectation",
     "JobMetrics",
     "JobStatus",
     "Output",

@@ -320,6 +320,13 @@ def test_every_secret_is_an_env_reference_to_an_existing_secret(
             assert set(secret) == {"id", "env"}, f"{name}: {secret}"
             assert not secret["env"].startswith("WEBHOOK_GATEWAY_"), secret["env"]
             referenced.add(secret["env"])
+        poll = source.get("reconcile")
+        if poll is not None:
+            assert set(poll["api_key"]) == {"id", "env"}
+            referenced.add(poll["api_key"]["env"])
+    token = config.get("reconcile", {}).get("admin_token")
+    if token is not None:
+        referenced.add(token["env"])
     kafka = config["sink"]["kafka"]
     if "sasl_password" in kafka:
         referenced.add(kafka["sasl_password"]["env"])
@@ -743,3 +750,42 @@ def test_allowlists_and_trusted_proxies_reach_the_config(helm: Path) -> None:
     assert source["public_url"] == "https://hooks.example.com/webhooks/stripe"
     assert config["listen"]["trusted_proxies"] == ["10.0.0.0/8"]
     assert config["sink"]["kafka"]["webhook_topic"] == "webhooks.events"
+
+
+def test_the_reconciler_deployment(rendered: dict[str, list[Manifest]], helm: Path) -> None:
+    manifests = rendered["production"]
+    name = f"{FULLNAME}-reconciler"
+    deployment = only(manifests, "Deployment", name)
+    pod = deployment["spec"]["template"]
+    (reconciler,) = pod["spec"]["containers"]
+    assert reconciler["args"][0] == "reconcile"
+    assert deployment["spec"]["replicas"] == 2
+    # Never behind the gateway's Services, never counted by its Deployment.
+    for service in (only(manifests, "Service"), only(manifests, "Service", f"{FULLNAME}-admin")):
+        assert not service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    gateway_selector = only(manifests, "Deployment")["spec"]["selector"]["matchLabels"]
+    assert not gateway_selector.items() <= pod["metadata"]["labels"].items()
+    metrics = only(manifests, "Service", name)
+    assert metrics["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    monitor = only(manifests, "ServiceMonitor", name)
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= metrics["metadata"]["labels"].items()
+    )
+    # The same config file and the same secrets as the gateway, the API key among them.
+    env = {e["name"] for e in reconciler["env"]}
+    assert {e["name"] for e in container(manifests)["env"]} <= env
+    assert "RECONCILE_API_KEY_REPLICATE" in env
+    config = gateway_config(manifests)
+    assert config["reconcile"]["enabled"] is True
+    assert config["sources"]["replicate"]["reconcile"]["api_key"]["env"] == (
+        "RECONCILE_API_KEY_REPLICATE"
+    )
+    rules = only(manifests, "PrometheusRule")["spec"]["groups"][0]["rules"]
+    missing = next(r for r in rules if r.get("alert") == "WebhookGatewayWebhooksGoingMissing")
+    assert f'job="{name}"' in missing["expr"]
+    for case in ("minimal", "default"):
+        assert all(m["metadata"]["name"] != name for m in rendered[case])
+    result = run_helm(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+                      *CASES["default"], "--set", "reconciler.enabled=true")  # fmt: skip
+    assert result.returncode != 0
+    assert "reconciler.enabled needs gateway.dedupe.kind redis" in result.stderr

@@ -188,13 +188,44 @@ when two secrets would share a variable name. */}}
 {{- end }}
 {{- end }}
 
+{{- define "webhook-gateway.apiKeyEnvName" -}}
+{{- printf "RECONCILE_API_KEY_%s" (regexReplaceAll "[^A-Z0-9]" (upper .) "_") }}
+{{- end }}
+{{- define "webhook-gateway.adminTokenEnv" -}}RECONCILE_ADMIN_TOKEN{{- end }}
+
+{{/* The env entries of reconciliation: the providers' API keys and the admin endpoint's
+token, from existing Secrets. Both Deployments get them: they read one config file, and
+check-config resolves every reference in it. Empty unless reconciler.enabled. */}}
+{{- define "webhook-gateway.reconcileEnv" -}}
+{{- if .Values.reconciler.enabled }}
+{{- range $name, $src := .Values.sources }}
+{{- with $src.reconcile }}
+- name: {{ include "webhook-gateway.apiKeyEnvName" $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .apiKeySecretRef.name | quote }}
+      key: {{ .apiKeySecretRef.key | quote }}
+{{- end }}
+{{- end }}
+{{- with .Values.reconciler.adminTokenSecretRef }}
+{{- if .name }}
+- name: {{ include "webhook-gateway.adminTokenEnv" $ }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name | quote }}
+      key: {{ required "reconciler.adminTokenSecretRef.key" .key | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The gateway's configuration file (see gateway/settings.py), as YAML. */}}
 {{- define "webhook-gateway.config" -}}
 {{- $v := .Values }}
 {{- if not $v.sources }}
 {{- fail "sources: configure at least one webhook source (see the example in the chart's values.yaml)" }}
 {{- end }}
-{{- $reserved := list "provider" "secrets" "public_keys" "tolerance_seconds" "topic" "allowed_ips" "public_url" "allow_unauthenticated" }}
+{{- $reserved := list "reconcile" "provider" "secrets" "public_keys" "tolerance_seconds" "topic" "allowed_ips" "public_url" "allow_unauthenticated" }}
 {{- $sources := dict }}
 {{- range $name, $src := $v.sources }}
 {{- $out := dict "provider" $src.provider }}
@@ -230,6 +261,13 @@ when two secrets would share a variable name. */}}
 {{- end }}
 {{- if $src.allowUnauthenticated }}
 {{- $_ := set $out "allow_unauthenticated" true }}
+{{- end }}
+{{- with $src.reconcile }}
+{{- $poll := dict "api_key" (dict "id" (printf "%s-api-key" $name) "env" (include "webhook-gateway.apiKeyEnvName" $name)) }}
+{{- if .baseUrl }}
+{{- $_ := set $poll "base_url" .baseUrl }}
+{{- end }}
+{{- $_ := set $out "reconcile" $poll }}
 {{- end }}
 {{- range $option, $value := ($src.options | default dict) }}
 {{- if has $option $reserved }}
@@ -280,5 +318,15 @@ when two secrets would share a variable name. */}}
     "kafka" $kafka)
   "logging" (dict "level" $v.gateway.logging.level "format" "json")
   "sources" $sources }}
+{{- if $v.reconciler.enabled }}
+{{- if ne $v.gateway.dedupe.kind "redis" }}
+{{- fail "reconciler.enabled needs gateway.dedupe.kind redis (the expectations and the terminal slot per job live there)" }}
+{{- end }}
+{{- $reconcile := dict "enabled" true "expectations_topic" $v.reconciler.expectationsTopic "metrics_port" (int $v.reconciler.metricsPort) }}
+{{- if $v.reconciler.adminTokenSecretRef.name }}
+{{- $_ := set $reconcile "admin_token" (dict "id" "reconcile-admin" "env" (include "webhook-gateway.adminTokenEnv" .)) }}
+{{- end }}
+{{- $_ := set $config "reconcile" $reconcile }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
