@@ -224,4 +224,10 @@ def quick(results: dict[str, Any]) -> str:
             f"{rate['latency_ratio']['p99']:.1f} x ceiling); "
             f"missing {s['kafka']['missing']}"
         )
+    sc = results.get("scaling")
+    if sc:
+        lines.append(
+            f"scaling {sc['set']}: 1 → {sc['workers']} workers {sc['one_worker_rps']:.0f} → "
+            f"{sc['rps']:.0f} req/s (x {sc['ratio']:.2f})"
+        )
     return "".join(line + "\n" for line in [*lines, *_redis_lines(results)] if line)

@@ -834,6 +834,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sets", help=f"comma-separated provider sets instead of the mode's ({', '.join(SETS)})"
     )
+    parser.add_argument(
+        "--scaling-workers", type=int, help="also measure this many workers (1: not at all)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
         "--gateway-env",
@@ -858,6 +861,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown := [n for n in chosen if n not in SETS]:
             parser.error(f"unknown provider sets: {', '.join(unknown)}")
         plan = replace(plan, sets=chosen)
+    if args.scaling_workers is not None:
+        plan = replace(plan, scaling_workers=max(1, args.scaling_workers))
     if args.out is None:  # only a full run replaces the full run's latest table
         args.out = RESULTS if plan == FULL else RESULTS / plan.mode
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{plan.mode}-"))
