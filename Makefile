@@ -69,7 +69,7 @@ kafka-stop:
 run-kafka: venv
 	WEBHOOK_GATEWAY_SINK__KIND=kafka $(BIN)/webhook-gateway serve --config $(CONFIG)
 
-# The full benchmark (about 20 minutes; results in bench/results/latest.md). bench-smoke is
+# The full benchmark (about 27 minutes; results in bench/results/latest.md). bench-smoke is
 # the seconds-long version the tests run; bench-quick an A/B of one change (about a minute).
 bench: venv system-deps
 	$(KAFKA) fetch

@@ -1,4 +1,5 @@
-"""The processes a benchmark run starts: a Kafka broker, the gateway, the ceiling app.
+"""The processes a benchmark run starts: a Kafka broker, the gateway, the ceiling app and the
+hand-written reference.
 
 Everything binds to 127.0.0.1 on free ports, and everything started is stopped again.
 """
@@ -183,18 +184,30 @@ def start_gateway(
 def start_ceiling(workdir: Path) -> tuple[Service, int]:
     port = free_port()
     argv = [sys.executable, "-m", "bench.ceiling", "--port", str(port)]
-    service = Service(argv, workdir / "ceiling.log")
-    deadline = time.monotonic() + 30
+    return _listening(Service(argv, workdir / "ceiling.log"), port, "ceiling")
+
+
+def start_reference(workdir: Path, bootstrap: str, topic: str) -> tuple[Service, int]:
+    """The hand-written verify-and-produce app (``bench/reference.py``) on its own topic."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.reference", "--port", str(port)]
+    argv += ["--bootstrap", bootstrap, "--topic", topic]
+    return _listening(Service(argv, workdir / "reference.log"), port, "reference", 90)
+
+
+def _listening(service: Service, port: int, name: str, timeout: float = 30) -> tuple[Service, int]:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.proc.poll() is not None:
-            raise RuntimeError(f"ceiling exited with {service.proc.returncode}")
+            tail = service.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{name} exited with {service.proc.returncode}:\n{tail}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return service, port
         except OSError:
             time.sleep(0.05)
     service.stop()
-    raise TimeoutError("ceiling not listening")
+    raise TimeoutError(f"{name} not listening")
 
 
 def wait_ready(admin_port: int, service: Service, timeout: float = 90.0) -> None:

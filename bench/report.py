@@ -42,33 +42,43 @@ def markdown(results: dict[str, Any]) -> str:
         f"kernel {m['kernel']}, load average {m['loadavg_at_start'][0]:.2f} at start. "
         f"Gateway: 1 worker, Kafka {m.get('kafka') or ''} on the same machine, acks=all, "
         f"idempotent, {g['compression']}, linger {g['linger_ms']} ms, JSON logs to a file. "
-        f"Ceiling: bare aiohttp app that reads the body and answers 200. "
+        f"Ceiling: bare aiohttp app that reads the body and answers 200. Hand-written: "
+        f"aiohttp, the signature checked on the raw body (HMAC-SHA256 hex; fal: Ed25519 with "
+        f"PyNaCl), send_and_wait on aiokafka with the same producer settings, 200 "
+        f"(bench/reference.py). "
         f"Max: wrk, {plan['connections']} connections, {plan['max_s']:.0f} s; "
         f"latency: open-loop fixed rate (bench/loadgen.py), {plan['rate_s']:.0f} s per rate, "
-        f"gateway and ceiling at the same rate."
+        f"gateway, ceiling and hand-written handler at the same rate."
         + (
             " Overrides: " + ", ".join(f"{k}={v}" for k, v in g["extra_environment"].items())
             if g.get("extra_environment")
             else ""
         ),
         "",
-        "| provider set | max req/s | x ceiling | CPU/req x ceiling "
-        "| p50 / p99 / p99.9 ms at 25 % | at 50 % | at 75 % | p99 x ceiling at 50 % "
-        "| RSS at max (MB) | missing |",
-        "|---|---:|---:|---:|---|---|---|---:|---:|---:|",
+        "| provider set | max req/s | x hand-written HMAC | x hand-written fal | x ceiling "
+        "| CPU/req x hand-written | CPU/req x ceiling "
+        "| p50 / p99 / p99.9 ms at 25 % | at 50 % | at 75 % | p99 x hand-written at 50 % "
+        "| p99 x ceiling at 50 % | RSS at max (MB) | missing |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|",
     ]
     for name, s in results["scenarios"].items():
         by_fraction = {r["fraction"]: r for r in s["rates"]}
+        ref = s["reference_ratio"]
+        kind = "fal" if name == "fal" else "hmac"
         cells = [
             LABELS.get(name, name),
             _f(s["max"]["rps"]),
+            _f(ref["hmac"]["throughput"], 3),
+            _f(ref["fal"]["throughput"], 3),
             _f(s["throughput_ratio"], 3),
+            _f(ref[kind]["cpu_per_request"], 1) + f" ({kind})",
             _f(s["cpu_per_request_ratio"], 1),
         ]
         for fraction in (0.25, 0.5, 0.75):
             r = by_fraction.get(fraction)
             cells.append(_lat(r["gateway"]["latency_ms"]) if r else "-")
         half = by_fraction.get(0.5)
+        cells.append(_f(half["latency_ratio_reference"]["p99"], 1) if half else "-")
         cells.append(_f(half["latency_ratio"]["p99"], 1) if half else "-")
         cells.append(_f(s["max"]["rss_mb"]["max"], 0))
         cells.append(_f(s["kafka"]["missing"]))
@@ -77,7 +87,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines.append(
         "| ceiling (same requests) | "
         + " / ".join(_f(c["max_rps"]) for c in ceiling.values())
-        + " | 1 | 1 | "
+        + " | - | - | 1 | - | 1 | "
         + " | ".join(
             _lat(
                 next(r for r in results["scenarios"]["mixed"]["rates"] if r["fraction"] == f)[
@@ -88,16 +98,20 @@ def markdown(results: dict[str, Any]) -> str:
             else "-"
             for f in (0.25, 0.5, 0.75)
         )
-        + " | 1 | "
+        + " | - | 1 | "
         + _f(results["memory"]["ceiling_rss_mb_at_max_load"].get("mixed"), 0)
         + " | - |"
     )
+    lines += _reference_rows(results)
     sc = results["scaling"]
     mem = results["memory"]
     soak = mem["soak"] or {}
     lines += [
         "",
         f"Ceiling row: max req/s per set in table order; latencies at the mixed set's rates. "
+        f"Hand-written rows: max req/s per set in table order (measured right after that set's "
+        f"gateway), x ceiling likewise, CPU per request in µs; latencies at the rates of the "
+        f"first set compared with that handler. "
         f"Scaling, mixed set, 1 → {sc['workers']} workers: {_f(sc['one_worker_rps'])} → "
         f"{_f(sc['rps'])} req/s (x {_f(sc['ratio'], 2)}), on {m['nproc']} cores shared with "
         f"Kafka and the load generator. "
@@ -126,6 +140,27 @@ def markdown(results: dict[str, Any]) -> str:
     if results.get("notes"):
         lines += ["", "Notes: " + "; ".join(results["notes"])]
     return "\n".join(lines) + "\n"
+
+
+def _reference_rows(results: dict[str, Any]) -> list[str]:
+    """The hand-written handlers: max req/s per set in table order, latencies at its rates."""
+    rows = []
+    for kind, label in (("hmac", "HMAC requests"), ("fal", "fal requests")):
+        maxima = [s["reference_max"][kind] for s in results["scenarios"].values()]
+        own = next((n for n in results["scenarios"] if ("fal" if n == "fal" else "hmac") == kind),
+                   None)  # fmt: skip
+        cells = [f"hand-written {kind} handler ({label})",
+                 " / ".join(_f(p["rps"]) for p in maxima)]  # fmt: skip
+        cells += ["1" if kind == "hmac" else "-", "1" if kind == "fal" else "-"]
+        cells += [" / ".join(_f(p["rps"] / s["ceiling_max"]["rps"], 3) for p, s in
+                             zip(maxima, results["scenarios"].values(), strict=True))]  # fmt: skip
+        cells += ["1", " / ".join(_f(p["cpu_us_per_request"], 0) + " µs" for p in maxima)]
+        rates = {r["fraction"]: r for r in results["scenarios"][own]["rates"]} if own else {}
+        cells += [_lat(rates[f]["reference"]["latency_ms"]) if f in rates else "-"
+                  for f in (0.25, 0.5, 0.75)]  # fmt: skip
+        cells += ["1", "-", _f(maxima[0]["rss_mb"]["max"], 0), "-"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
 
 
 def _redis_lines(results: dict[str, Any]) -> list[str]:
@@ -166,17 +201,33 @@ if __name__ == "__main__":
 
 
 def quick(results: dict[str, Any]) -> str:
-    """One line for an A/B of one change: the mixed set's figures as ratios to the ceiling."""
-    s = results["scenarios"]["mixed"]
-    rate = s["rates"][0]
-    gw_cpu = s["max"]["cpu_us_per_request"]
-    ce_cpu = s["ceiling_max"]["cpu_us_per_request"]
-    return (
-        f"quick ({results.get('gateway_settings', {}).get('extra_environment') or 'defaults'}): "
-        f"max {s['max']['rps']:.0f}/s = {s['throughput_ratio']:.3f} of ceiling; "
-        f"CPU/req {gw_cpu:.0f} us = {gw_cpu / ce_cpu:.2f} x ceiling; "
-        f"p50/p99 at 50 %: {rate['gateway']['latency_ms']['p50']:.1f}/"
-        f"{rate['gateway']['latency_ms']['p99']:.1f} ms "
-        f"(p99 {rate['latency_ratio']['p99']:.1f} x ceiling); "
-        f"missing {s['kafka']['missing']}\n"
-    ) + "".join(line + "\n" for line in _redis_lines(results) if line)
+    """One line per set for an A/B of one change: ratios to the hand-written handlers and to
+    the ceiling, all measured in the same run."""
+    lines = []
+    for name, s in results["scenarios"].items():
+        rate = s["rates"][0]
+        gw_cpu = s["max"]["cpu_us_per_request"]
+        ce_cpu = s["ceiling_max"]["cpu_us_per_request"]
+        ref = s["reference_ratio"]
+        lines.append(
+            f"quick {name} "
+            f"({results.get('gateway_settings', {}).get('extra_environment') or 'defaults'}, "
+            f"load {results['machine']['loadavg_at_start'][0]:.2f} at start): "
+            f"max {s['max']['rps']:.0f}/s = {_f(ref['hmac']['throughput'], 3)} of hand-written "
+            f"HMAC, {_f(ref['fal']['throughput'], 3)} of hand-written fal, "
+            f"{s['throughput_ratio']:.3f} of ceiling; "
+            f"CPU/req {gw_cpu:.0f} us = {_f(ref['hmac']['cpu_per_request'], 2)} x hand-written "
+            f"HMAC, {gw_cpu / ce_cpu:.2f} x ceiling; "
+            f"p50/p99 at 50 %: {rate['gateway']['latency_ms']['p50']:.1f}/"
+            f"{rate['gateway']['latency_ms']['p99']:.1f} ms "
+            f"(p99 {_f(rate['latency_ratio_reference']['p99'], 1)} x hand-written, "
+            f"{rate['latency_ratio']['p99']:.1f} x ceiling); "
+            f"missing {s['kafka']['missing']}"
+        )
+    sc = results.get("scaling")
+    if sc:
+        lines.append(
+            f"scaling {sc['set']}: 1 → {sc['workers']} workers {sc['one_worker_rps']:.0f} → "
+            f"{sc['rps']:.0f} req/s (x {sc['ratio']:.2f})"
+        )
+    return "".join(line + "\n" for line in [*lines, *_redis_lines(results)] if line)

@@ -27,6 +27,7 @@ SECTIONS = (
     "gateway_settings",
     "scenarios",
     "ceiling",
+    "reference",
     "scaling",
     "memory",
     "kafka",
@@ -61,9 +62,19 @@ def test_bench_smoke_end_to_end(kafka_broker: Broker, tmp_path: Path) -> None:
         assert scenario["ceiling_max"]["ok"] > 0
         assert scenario["max"]["duplicates"] == 0  # every request was distinct
         assert scenario["throughput_ratio"] is not None
+        # The hand-written handlers accept the same pre-signed requests (never a 401).
+        for kind in ("hmac", "fal"):
+            reference = scenario["reference_max"][kind]
+            assert reference["ok"] == reference["requests"] > 0, (name, kind)
+            assert scenario["reference_ratio"][kind]["throughput"] is not None
+            assert scenario["reference_ratio"][kind]["cpu_per_request"] is not None
         assert [r["fraction"] for r in scenario["rates"]] == [0.25, 0.5, 0.75]
         for rate in scenario["rates"]:
-            for side in ("gateway", "ceiling"):
+            assert rate["reference_kind"] == ("fal" if name == "fal" else "hmac")
+            assert rate["reference"]["ok"] > 0
+            assert all(code.startswith("2") for code in rate["reference"]["status"]), rate
+            assert rate["latency_ratio_reference"]["p99"] is not None
+            for side in ("gateway", "ceiling", "reference"):
                 assert rate[side]["completed"] > 0
                 assert set(rate[side]["latency_ms"]) >= {"p50", "p99", "p99.9"}
             assert rate["gateway"]["duplicates"] == 0
@@ -101,6 +112,9 @@ def test_bench_smoke_end_to_end(kafka_broker: Broker, tmp_path: Path) -> None:
     table = (out / "latest.md").read_text(encoding="utf-8")
     assert "| provider set |" in table
     assert "fal (Ed25519)" in table
+    assert "| hand-written hmac handler (HMAC requests) |" in table
+    assert "| hand-written fal handler (fal requests) |" in table
+    assert "fal throughput / hand-written fal handler, 1 worker" in table
     assert "Redis dedupe (mixed (all six)" in table
 
 

@@ -32,6 +32,7 @@ from gateway.errors import ConfigError, SinkUnavailable
 from gateway.logs import get_logger
 from gateway.settings import KafkaSinkConfig, Settings
 from gateway.sinks.base import Event, Sink
+from gateway.sinks.partitioner import KeyPartitioner
 from schemas import DeadLetter, WebhookEvent
 
 log = get_logger("gateway.kafka")
@@ -133,6 +134,7 @@ class KafkaSink(Sink):
             compression_type=None if c.compression_type == "none" else c.compression_type,
             linger_ms=c.linger_ms,
             max_request_size=c.max_request_size,
+            partitioner=KeyPartitioner(),
         )
         try:
             await producer.start()
