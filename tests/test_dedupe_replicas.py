@@ -190,29 +190,43 @@ async def redis_stopped_mid_load(
     ports: tuple[int, int],
     sent: list[Delivery],
 ) -> list[tuple[Delivery, list[Answer]]]:
-    """Each delivery to both replicas at once; Redis stops after a third, returns after two."""
+    """Each delivery to both replicas at once; Redis stops after a third, returns after two.
+
+    Redis is stopped while the first third's last deliveries are in flight; the second third
+    waits until it is really down (and the last until it is back): on a loaded machine the
+    stop can take longer than the load, which would then never meet it.
+    """
     done = 0
+    third = len(sent) // 3
     down, up = asyncio.Event(), asyncio.Event()
+    stopped, started = asyncio.Event(), asyncio.Event()
     parallel = asyncio.Semaphore(8)
 
-    async def both(delivery: Delivery) -> tuple[Delivery, list[Answer]]:
+    async def both(index: int, delivery: Delivery) -> tuple[Delivery, list[Answer]]:
         nonlocal done
+        if index >= third:
+            await stopped.wait()
+        if index >= 2 * third:
+            await started.wait()
         async with parallel:
             answers = await asyncio.gather(*(post(session, p, delivery) for p in ports))
         done += 1
-        if done == len(sent) // 3:
+        if done == third - 8:  # the last deliveries of the first third are still in flight
             down.set()
-        elif done == 2 * len(sent) // 3:
+        elif done == 2 * third:
             up.set()
         return delivery, list(answers)
 
     async def operator() -> None:
         await down.wait()
         await asyncio.to_thread(deployment.redis.stop)
+        stopped.set()
         await up.wait()
         await asyncio.to_thread(deployment.redis.start)
+        started.set()
 
-    results, _ = await asyncio.gather(asyncio.gather(*(both(d) for d in sent)), operator())
+    pending = asyncio.gather(*(both(i, d) for i, d in enumerate(sent)))
+    results, _ = await asyncio.gather(pending, operator())
     return list(results)
 
 
