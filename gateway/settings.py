@@ -147,6 +147,13 @@ class LimitsConfig(_Strict):
     #: After SIGTERM, keep serving this long with /readyz false, so load balancers stop sending
     #: before the listener closes (Kubernetes: a few seconds; a bare host: 0).
     drain_delay_seconds: float = Field(default=0.0, ge=0)
+    #: Failed verifications a client may have in a burst before it is answered 429 (0: no
+    #: budget). Keyed by client address (``listen.trusted_proxies`` applies), IPv6 by /64.
+    failure_budget_burst: int = Field(default=20, ge=0)
+    #: How fast a client's budget refills, in failures per second.
+    failure_budget_per_second: float = Field(default=1.0, gt=0)
+    #: Clients tracked at once (about 200 bytes each); past it the least recent is forgotten.
+    failure_budget_max_clients: int = Field(default=10_000, ge=1)
 
 
 class DedupeConfig(_Strict):
@@ -286,6 +293,8 @@ def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError("config_unreadable", f"{path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError("config_invalid", f"{path}: not UTF-8 text") from None
         except yaml.YAMLError as exc:
             raise ConfigError("config_invalid", f"{path}: not valid YAML ({exc})") from None
         if loaded is not None and not isinstance(loaded, dict):
