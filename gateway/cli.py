@@ -57,7 +57,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for name, spec in sorted(specs.items()):
         keys = [s.id for s in spec.secrets] + [k.id for k in spec.public_keys]
         print(f"  /webhooks/{name}: provider {spec.provider}, keys {', '.join(keys) or '-'}")
+    _report_fd_limit(settings)
     return 0
+
+
+def _report_fd_limit(settings: Settings) -> None:
+    """A warning, not a failure: the limit where check-config runs may not be the server's."""
+    from gateway import fd_limit
+
+    state = fd_limit.current(settings.limits)
+    if state.enough:
+        print(f"  {state.describe()}: enough")
+    elif state.raisable:
+        print(f"  {state.describe()}: serve raises the soft limit to {state.needed}")
+    else:
+        print(f"warning: {state.describe()}: raise it or lower limits.max_in_flight")
 
 
 def cmd_send(args: argparse.Namespace) -> int:
