@@ -1,0 +1,157 @@
+"""The fuzz targets (``fuzz/``): the committed corpus replays cleanly, the seeds reach every
+stage of the pipeline, each harness really runs under atheris for a few seconds, and the
+findings fuzzing made stay fixed."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from adapters import ADAPTERS, ConfigError
+from fuzz import run as fuzz_run
+from fuzz.reader import Reader, Writer
+from fuzz.targets import TARGETS, deliveries
+from gateway.dedupe import DedupeStore
+from gateway.ingest import Pipeline
+from gateway.settings import load_settings
+from tests.support import example_settings, signed
+
+CORPUS = Path(fuzz_run.CORPUS)
+
+
+def corpus(target: str) -> list[Path]:
+    return sorted((CORPUS / target).iterdir())
+
+
+def test_every_adapter_and_parser_has_a_target_and_a_corpus() -> None:
+    assert {f"adapter_{p.replace('-', '_')}" for p in ADAPTERS} <= set(TARGETS)
+    assert set(TARGETS) >= {
+        "parse_json",
+        "headers",
+        "standard_webhooks_header",
+        "client_address",
+        "settings_loader",
+    }
+    assert set(fuzz_run.targets()) == set(TARGETS)
+    for target in TARGETS:
+        assert len(corpus(target)) >= 4, target
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_corpus_replays(target: str) -> None:
+    """Every input the fuzzer kept (and every seed) holds the invariant, uninstrumented."""
+    one_input = TARGETS[target]
+    for path in corpus(target):
+        one_input(path.read_bytes())
+
+
+@pytest.mark.parametrize("source", deliveries.PROVIDERS)
+def test_seeds_reach_acceptance_dead_letters_and_refusals(source: str) -> None:
+    """If the harness stopped reaching the pipeline's later stages, fuzzing would only ever
+    exercise the refusals: the seeds must reach all three kinds of outcome."""
+    target = deliveries._BUILT[source]
+    outcomes: Counter[str] = Counter()
+    for path in corpus(f"adapter_{source.replace('-', '_')}"):
+        target(path.read_bytes())
+        assert target.last is not None
+        outcomes[target.last.outcome] += 1
+    assert outcomes["accepted"] > 0
+    assert outcomes["dead_letter"] > 0
+    assert outcomes["rejected"] > 0
+
+
+def test_a_target_fails_on_a_foreign_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The invariant is really checked: an exception that is not the gateway's is a crash."""
+
+    def broken(raw: bytes) -> object:
+        raise ValueError("not ours")
+
+    monkeypatch.setattr("fuzz.targets.payload.parse_json", broken)
+    with pytest.raises(ValueError, match="not ours"):
+        TARGETS["parse_json"](b"{}")
+
+    target = deliveries._BUILT["abstrakt"]
+
+    def normalize(*_: object) -> object:
+        raise KeyError("status")
+
+    monkeypatch.setattr(target.adapter, "normalize", normalize)
+    body = b'{"job_id": "j", "status": "completed"}'
+    with pytest.raises(KeyError):
+        target(deliveries.encode(body, sign=True))
+
+
+def test_reader_decodes_what_the_writer_wrote() -> None:
+    data = Writer().byte(7).number(513).signed(-5).blob(b"abc").text("\udcff\u00e9").getvalue()
+    r = Reader(data + b"tail")
+    assert (r.byte(), r.number(), r.signed(), r.blob(10)) == (7, 513, -5, b"abc")
+    assert r.text(10) == "\udcff\u00e9"
+    assert r.rest() == b"tail"
+    assert (r.byte(), r.number(), r.blob(5), r.text(5)) == (0, 0, b"", "")  # past the end
+
+
+def test_every_harness_runs_under_atheris(tmp_path: Path) -> None:
+    """A few seconds each, all at once, so the harnesses (and atheris) cannot rot."""
+    for target in TARGETS:
+        (tmp_path / target).mkdir()
+    procs = {
+        target: subprocess.Popen(
+            fuzz_run.harness_command(
+                target,
+                str(tmp_path / target),
+                str(CORPUS / target),
+                "-max_total_time=4",
+                f"-max_len={fuzz_run.MAX_LEN.get(target, fuzz_run.DEFAULT_MAX_LEN)}",
+                f"-artifact_prefix={tmp_path}/{target}-",
+                "-print_final_stats=1",
+            ),
+            cwd=fuzz_run.ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for target in sorted(TARGETS)
+    }
+    for target, proc in procs.items():
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, f"{target}:\n{err[-3000:]}"
+        executed = fuzz_run._EXECUTED.findall(err)
+        assert executed, f"{target}: no statistics\n{err[-2000:]}"
+        assert int(executed[-1]) > 0
+        assert "Instrumenting adapters" in err, target
+
+
+# --- findings, each kept fixed ---------------------------------------------------------------
+
+
+def test_dead_letter_with_non_utf8_header_bytes_is_kept() -> None:
+    """An authentic but unmappable delivery whose User-Agent held bytes that are not UTF-8:
+    its dead letter failed to serialize, so it answered 503 on every retry."""
+    raw, headers = signed(example_settings(), "replicate", body=b'{"unexpected": true}')
+    received = CIMultiDict(headers)
+    received["User-Agent"] = "client/\udcff\udcfe"  # aiohttp's surrogateescape of 0xff 0xfe
+    target = deliveries._BUILT["replicate"]
+    pipeline = Pipeline(
+        target.pipeline.sources,
+        deliveries.SerializingSink(),
+        DedupeStore(16, 3600),
+        publish_timeout_seconds=5.0,
+        retry_after_seconds=5,
+        wall_clock=time.time,
+        perf_clock=time.perf_counter,
+    )
+    outcome = asyncio.run(pipeline.handle(target.source, raw, CIMultiDictProxy(received)))
+    assert (outcome.status, outcome.outcome) == (200, "dead_letter")
+
+
+def test_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_bytes(b"mode: production\n\xff\xfe\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(path)
