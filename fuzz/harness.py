@@ -8,6 +8,7 @@ than the target's allowed ones; libFuzzer then writes the input as ``crash-<sha1
 
 from __future__ import annotations
 
+import os
 import sys
 
 import atheris
@@ -23,7 +24,10 @@ def main(argv: list[str]) -> int:
         return 2
     clean_environment()
     target = TARGETS[argv[1]]
-    atheris.Setup([argv[0], *argv[2:]], target)
+    # libFuzzer's -merge and -fork re-run argv[0] with flags only: it must be a command that
+    # runs this target (fuzz/run.py writes one per target and names it here).
+    program = os.environ.get("FUZZ_HARNESS_COMMAND", argv[0])
+    atheris.Setup([program, *argv[2:]], target)
     atheris.Fuzz()
     return 0
 

@@ -49,6 +49,18 @@ def harness_command(target: str, *flags: str) -> list[str]:
     return [sys.executable, "-m", "fuzz.harness", target, *flags]
 
 
+def harness_env(target: str, work: Path = WORK) -> dict[str, str]:
+    """The environment a harness runs in, with a one-line program that re-runs this target
+    (libFuzzer's merge runs argv[0] again with only its own flags)."""
+    program = work / "bin" / target
+    program.parent.mkdir(parents=True, exist_ok=True)
+    program.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" -m fuzz.harness {target} "$@"\n', encoding="utf-8"
+    )
+    program.chmod(0o755)
+    return {**os.environ, "PYTHONPATH": str(ROOT), "FUZZ_HARNESS_COMMAND": str(program)}
+
+
 def run_target(target: str, seconds: float, *, runs: int | None = None) -> Result:
     work = WORK / "corpus" / target
     findings = WORK / "findings"
@@ -70,7 +82,7 @@ def run_target(target: str, seconds: float, *, runs: int | None = None) -> Resul
     proc = subprocess.run(
         harness_command(target, *flags),
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=harness_env(target),
         capture_output=True,
         text=True,
         timeout=seconds + 300,
@@ -100,7 +112,7 @@ def merge(target: str) -> None:
             str(WORK / "corpus" / target),
         ),
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=harness_env(target),
         capture_output=True,
         timeout=1800,
         check=True,
