@@ -27,7 +27,7 @@ from adapters.base import Reply, RequestMeta
 from gateway.client_address import ClientAddressResolver, in_networks, parse_networks
 from gateway.dedupe import DedupeStore
 from gateway.errors import RequestError, TooManyFailures
-from gateway.failure_budget import FailureBudget, client_key
+from gateway.failure_budget import ClientKey, FailureBudget, budget_key
 from gateway.ingest import Outcome, Pipeline, Source
 from gateway.logs import get_logger, request_line
 from gateway.metrics import UNKNOWN_SOURCE, Metrics
@@ -247,7 +247,8 @@ def _admit(
         if client is None or not in_networks(client, source.allowed_ips):
             raise RequestError(403, "ip_not_allowed", "client address outside allowed_ips")
     if len(budget):  # someone owes failures: only then is the address worth resolving
-        wait = budget.retry_after(client_key(clients.resolve(request.remote, request.headers)))
+        key = _budget_key(clients, request)
+        wait = None if key is None else budget.retry_after(key)
         if wait is not None:
             raise TooManyFailures(wait)
     if state.shutting_down:
@@ -353,13 +354,22 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _budget_key(clients: ClientAddressResolver, request: web.Request) -> ClientKey | None:
+    return budget_key(
+        clients.resolve(request.remote, request.headers),
+        behind_trusted_proxies=clients.trusts_proxies,
+    )
+
+
 def _charge(app: web.Application, request: web.Request) -> None:
     """Count a failed verification against the client that sent it."""
-    key = client_key(app[CLIENTS].resolve(request.remote, request.headers))
+    key = _budget_key(app[CLIENTS], request)
+    if key is None:
+        return
     if app[BUDGET].charge(key):
         log.warning(
             "client_over_failure_budget",
-            client=str(key) if key is not None else "unresolved",
+            client=str(key),
             burst=app[BUDGET].burst,
             refill_per_second=app[BUDGET].refill,
         )

@@ -11,7 +11,9 @@ proxy, the forwarded client), IPv6 clients by their /64: one subscriber usually 
 The table is bounded: at ``max_clients`` the least recently charged client is forgotten (it
 gets a full bucket back, which is the safe direction to be wrong in), and a client whose
 bucket has refilled is dropped. While no client owes anything the table is empty and checking
-a request costs one ``len()``: the happy path never resolves an address for this.
+a request costs one ``len()``: the happy path never resolves an address for this. Without
+``listen.trusted_proxies``, private and loopback peers are not charged: they are most likely
+an unconfigured proxy, behind which one forger would get every sender refused.
 
 Why 429 and not closing the connection: measured with ``bench/forgery_flood.py``, a refused
 forgery answered 429 on a kept-alive connection costs the gateway less CPU than one whose
@@ -30,12 +32,33 @@ from collections.abc import Callable
 
 from gateway.client_address import IPAddress
 
-ClientKey = IPAddress | ipaddress.IPv6Network | None
+ClientKey = IPAddress | ipaddress.IPv6Network | str
+#: The one budget shared by clients whose address could not be resolved.
+UNRESOLVED = "unresolved"
+
+
+def budget_key(address: IPAddress | None, *, behind_trusted_proxies: bool) -> ClientKey | None:
+    """The budget a client draws from, or ``None`` when it is not charged at all.
+
+    A private or loopback peer with no trusted proxies configured is most likely a proxy or
+    load balancer the gateway was not told about: every sender behind it would share one
+    budget, and one forger could get them all refused. Such peers are not charged (configure
+    ``listen.trusted_proxies`` and the clients behind them are).
+    """
+    if (
+        not behind_trusted_proxies
+        and address is not None
+        and (address.is_private or address.is_loopback)
+    ):
+        return None
+    return client_key(address)
 
 
 def client_key(address: IPAddress | None) -> ClientKey:
     """The budget a client draws from: its IPv4 address, its IPv6 /64, or the one shared
     budget of clients whose address could not be resolved."""
+    if address is None:
+        return UNRESOLVED
     if isinstance(address, ipaddress.IPv6Address):
         return ipaddress.IPv6Network((int(address) >> 64 << 64, 64))
     return address

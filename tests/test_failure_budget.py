@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.app import BUDGET, METRICS, create_app
+from gateway.client_address import ClientAddressResolver, parse_networks
 from gateway.errors import GatewayError, RequestError, TooManyFailures
-from gateway.failure_budget import FailureBudget, client_key
+from gateway.failure_budget import UNRESOLVED, FailureBudget, budget_key, client_key
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.sinks.memory import MemorySink
@@ -159,36 +161,63 @@ async def test_over_budget_client_gets_429_before_verification(
     }
 
 
-async def test_forwarding_headers_from_an_untrusted_peer_do_not_buy_new_budgets(
-    aiohttp_client: AiohttpClient,
-) -> None:
-    settings = budget_settings()  # no trusted proxies: the TCP peer is the client
+def test_keys_follow_the_resolved_client() -> None:
+    untrusting = ClientAddressResolver(())
+    trusting = ClientAddressResolver(parse_networks(["10.0.0.0/8"]))
+    spoofed = CIMultiDictProxy(CIMultiDict({"X-Forwarded-For": "192.0.2.1"}))
+
+    def key(resolver: ClientAddressResolver, peer: str) -> Any:
+        address = resolver.resolve(peer, spoofed)
+        return budget_key(address, behind_trusted_proxies=resolver.trusts_proxies)
+
+    # A forwarding header from a peer that is not a trusted proxy buys no fresh budget.
+    # (A public peer: Python counts the documentation ranges as private.)
+    assert key(untrusting, "100.0.0.9") == ip("100.0.0.9")
+    assert key(trusting, "100.0.0.9") == ip("100.0.0.9")
+    # Through a trusted proxy, the forwarded client is charged.
+    assert key(trusting, "10.1.2.3") == ip("192.0.2.1")
+    # A private peer without trusted proxies is probably an unconfigured proxy: one budget for
+    # every sender behind it would let one forger lock them all out, so it is not charged.
+    assert key(untrusting, "10.1.2.3") is None
+    assert key(untrusting, "127.0.0.1") is None
+    # Clients a trusted proxy names with garbage share one budget.
+    garbage = CIMultiDictProxy(CIMultiDict({"X-Forwarded-For": "unknown"}))
+    address = trusting.resolve("10.1.2.3", garbage)
+    assert budget_key(address, behind_trusted_proxies=True) == UNRESOLVED
+
+
+async def test_an_unconfigured_proxy_is_not_charged(aiohttp_client: AiohttpClient) -> None:
+    """Without trusted proxies, the loopback peer (the shape of an ingress the gateway was not
+    told about) keeps getting 401s, never a 429 that would lock out everyone behind it."""
+    settings = budget_settings()
     client, _ = await start(aiohttp_client, settings)
-    statuses = []
-    for n in range(5):
+    for n in range(6):
         raw, headers = forged(settings, "replicate")
-        headers["X-Forwarded-For"] = f"192.0.2.{n}"  # a fresh "client" every time
+        headers["X-Forwarded-For"] = f"192.0.2.{n}"
         response = await client.post("/webhooks/replicate", data=raw, headers=headers)
-        statuses.append(response.status)
-    assert statuses == [401, 401, 401, 429, 429]
-    assert list(client.app[BUDGET]._table) == [ip("127.0.0.1")]
+        assert response.status == 401
+    assert len(client.app[BUDGET]) == 0
 
 
 async def test_successes_cost_nothing_and_the_budget_can_be_off(
     aiohttp_client: AiohttpClient,
 ) -> None:
-    settings = budget_settings()
+    settings = budget_settings(trusted_proxies=["127.0.0.1"])
     client, sink = await start(aiohttp_client, settings)
     for _ in range(10):
         raw, headers = signed(settings, "instantapi")
+        headers["X-Forwarded-For"] = SENDER
         assert (await client.post("/webhooks/instantapi", data=raw, headers=headers)).status == 200
     assert len(client.app[BUDGET]) == 0
     assert len(sink.events) == 10
 
-    off = example_settings(limits={"failure_budget_burst": 0})
+    off = example_settings(
+        limits={"failure_budget_burst": 0}, listen={"trusted_proxies": ["127.0.0.1"]}
+    )
     client, _ = await start(aiohttp_client, off)
     for _ in range(30):
         raw, headers = forged(off)
+        headers["X-Forwarded-For"] = ATTACKER
         assert (await client.post("/webhooks/fal", data=raw, headers=headers)).status == 401
 
 

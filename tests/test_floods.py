@@ -81,16 +81,19 @@ class Sampler:
 
 
 async def deliver(
-    settings: Settings, port: int, count: int, *, source: str = "abstrakt", local: str | None = None
+    settings: Settings, port: int, count: int, *, forwarded_for: str | None = None
 ) -> list[tuple[int, float]]:
     """``count`` signed deliveries over 4 kept-alive connections: (status, seconds) each."""
-    connector = aiohttp.TCPConnector(limit=4, local_addr=(local, 0) if local else None)
+    connector = aiohttp.TCPConnector(limit=4)
+    source = "abstrakt"
     results: list[tuple[int, float]] = []
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def worker(n: int) -> None:
             for _ in range(n):
                 raw, headers = signed(settings, source)
+                if forwarded_for is not None:
+                    headers["X-Forwarded-For"] = forwarded_for
                 started = time.perf_counter()
                 async with session.post(
                     f"http://127.0.0.1:{port}/webhooks/{source}", data=raw, headers=headers
@@ -214,20 +217,24 @@ def scrape(admin_port: int) -> str:
 async def test_forgery_flood_is_answered_429_and_others_still_deliver(tmp_path: Path) -> None:
     burst, refill = 20, 1.0
     limits = {"failure_budget_burst": burst, "failure_budget_per_second": refill}
-    async with running(tmp_path, limits=limits) as (_, settings, port):
+    # The flood and the normal sender arrive through loopback as a trusted proxy, with their
+    # client addresses forwarded: what the budget keys by.
+    listen = {"trusted_proxies": ["127.0.0.1"]}
+    async with running(tmp_path, limits=limits, listen=listen) as (_, settings, port):
         admin_port = settings.admin.port
         statuses: dict[int, int] = {}
         stop = asyncio.Event()
         started = time.monotonic()
 
         async def attack() -> None:
-            connector = aiohttp.TCPConnector(limit=16, local_addr=("127.0.0.2", 0))
+            connector = aiohttp.TCPConnector(limit=16)
             async with aiohttp.ClientSession(connector=connector) as session:
 
                 async def one() -> None:
                     sent = 0
                     while not stop.is_set() and sent < 2000:
                         raw, headers = signed(settings, "fal")
+                        headers["X-Forwarded-For"] = "203.0.113.66"
                         url = f"http://127.0.0.1:{port}/webhooks/fal"
                         forged = raw + b" "  # the signature no longer covers the body
                         async with session.post(url, data=forged, headers=headers) as response:
@@ -239,7 +246,7 @@ async def test_forgery_flood_is_answered_429_and_others_still_deliver(tmp_path: 
 
         attacking = asyncio.create_task(attack())
         await asyncio.sleep(0.5)
-        results = await deliver(settings, port, 200, local="127.0.0.3")
+        results = await deliver(settings, port, 200, forwarded_for="198.51.100.7")
         stop.set()
         await attacking
         duration = time.monotonic() - started
