@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import resource
 import statistics
+import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -27,7 +29,7 @@ import pytest
 
 from gateway.settings import Settings, load_settings
 from tests.gateway_process import gateway_process, wait_ready, write_config
-from tests.support import signed
+from tests.support import ROOT, signed
 
 IDLE = 5000
 TRICKLING = 1000
@@ -36,9 +38,9 @@ HEADER_TIMEOUT = 8.0
 
 @pytest.fixture(autouse=True)
 def enough_descriptors() -> Iterator[None]:
-    """This process holds the flood's client ends; the gateway inherits the limit too."""
+    """The gateway inherits this process's limit (the flooder raises its own)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 2 * (IDLE + TRICKLING) + 1000
+    want = IDLE + TRICKLING + 1000
     if hard != resource.RLIM_INFINITY and hard < want:
         pytest.fail(f"the hard file descriptor limit ({hard}) is below {want}: raise it")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
@@ -114,53 +116,12 @@ async def running(tmp_path: Path, **changes: Any) -> AsyncIterator[tuple[Any, Se
         yield proc, load_settings(config), data["listen"]["port"]
 
 
-Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-async def open_idle(port: int, count: int) -> list[Connection]:
-    connections: list[Connection] = []
-    for start in range(0, count, 500):  # batches, within the listen backlog
-        connections.extend(
-            await asyncio.gather(
-                *(
-                    asyncio.open_connection("127.0.0.1", port)
-                    for _ in range(min(500, count - start))
-                )
-            )
-        )
-    return connections
-
-
-async def trickle(port: int, stop: asyncio.Event) -> bool:
-    """Send a request's headers one byte a second; ``True`` when the gateway hung up first."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"POST /webhooks/abstrakt HTTP/1.1\r\nHost: gateway\r\nX-Slow: ")
-    try:
-        while not stop.is_set():
-            await writer.drain()
-            with contextlib.suppress(TimeoutError):
-                if await asyncio.wait_for(reader.read(1), 1.0) == b"":
-                    return True
-            writer.write(b"a")
-    except (ConnectionError, OSError):
-        return True
-    finally:
-        writer.close()
-    return False
-
-
-async def closed_by_peer(connections: list[Connection], within: float) -> int:
-    """How many of these connections the other end closes within ``within`` seconds."""
-
-    async def one(reader: asyncio.StreamReader) -> bool:
-        try:
-            return await asyncio.wait_for(reader.read(1), within) == b""
-        except TimeoutError:
-            return False
-        except (ConnectionError, OSError):
-            return True
-
-    return sum(await asyncio.gather(*(one(r) for r, _ in connections)))
+async def wait_for_fds(pid: int, at_least: int, within: float) -> None:
+    deadline = time.monotonic() + within
+    while open_fds(pid) < at_least:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the flood never reached {at_least} descriptors")
+        await asyncio.sleep(0.1)
 
 
 async def test_idle_and_trickling_connections_do_not_starve_deliveries(tmp_path: Path) -> None:
@@ -168,18 +129,28 @@ async def test_idle_and_trickling_connections_do_not_starve_deliveries(tmp_path:
     async with running(tmp_path, limits=limits) as (proc, settings, port):
         base_fds, base_rss = open_fds(proc.pid), rss_mb(proc.pid)
         sampler = Sampler(proc.pid)
-        stop_sampling, stop_trickling = asyncio.Event(), asyncio.Event()
+        stop_sampling = asyncio.Event()
         sampling = asyncio.create_task(sampler.run(stop_sampling))
-        opened = time.monotonic()
-        idle = await open_idle(port, IDLE)
-        tricklers = [asyncio.create_task(trickle(port, stop_trickling)) for _ in range(TRICKLING)]
-        await asyncio.sleep(1.0)
+        # The flood runs in its own process, so this one's event loop measures only the
+        # normal sender.
+        flooder = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.connection_flood",
+            str(port),
+            "--idle",
+            str(IDLE),
+            "--trickling",
+            str(TRICKLING),
+            "--within",
+            str(HEADER_TIMEOUT * 3),
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
+        await wait_for_fds(proc.pid, base_fds + IDLE, HEADER_TIMEOUT / 2)
         results = await deliver(settings, port, 200)
-        hung_up = await asyncio.wait_for(asyncio.gather(*tricklers), HEADER_TIMEOUT + 15)
-        idle_closed = await closed_by_peer(idle, HEADER_TIMEOUT + 10)
-        closed_after = time.monotonic() - opened
-        for _, w in idle:
-            w.close()
+        out, _ = await asyncio.wait_for(flooder.communicate(), HEADER_TIMEOUT * 3 + 30)
+        flood = json.loads(out)
         await asyncio.sleep(1.0)
         stop_sampling.set()
         await sampling
@@ -192,18 +163,18 @@ async def test_idle_and_trickling_connections_do_not_starve_deliveries(tmp_path:
         f"p50 {statistics.median(latencies) * 1000:.1f} ms, "
         f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms; "
         f"gateway fds {base_fds} -> peak {sampler.peak_fds} -> {after_fds}; "
-        f"RSS {base_rss:.0f} -> peak {sampler.peak_rss:.0f} MB; flood closed after "
-        f"{closed_after:.1f} s"
+        f"RSS {base_rss:.0f} -> peak {sampler.peak_rss:.0f} MB; {flood}"
     )
+    assert flooder.returncode == 0
     assert statuses == [200] * 200
     assert max(latencies) < HEADER_TIMEOUT / 2
     # The flood really was held open by the gateway, and it was bounded by it.
     assert sampler.peak_fds >= base_fds + IDLE
     assert sampler.peak_fds <= base_fds + IDLE + TRICKLING + 50
     # The header timeout closed every one of them, the trickling ones included.
-    assert all(hung_up)
-    assert idle_closed == IDLE
-    assert closed_after < HEADER_TIMEOUT * 3
+    assert flood["idle_closed"] == IDLE
+    assert flood["trickling_closed"] == TRICKLING
+    assert flood["closed_after_seconds"] < HEADER_TIMEOUT * 3
     assert after_fds <= base_fds + 10
     # A connection costs the gateway a few kilobytes, not a buffer per connection.
     assert sampler.peak_rss - base_rss < 200
