@@ -49,9 +49,11 @@ typecheck: venv
 
 schema: venv
 	$(BIN)/webhook-gateway schema
+	$(BIN)/webhook-gateway docs
 
 schema-check: venv
 	$(BIN)/webhook-gateway schema --check
+	$(BIN)/webhook-gateway docs --check
 
 # The test session starts (and stops) its own Kafka broker through $(KAFKA).
 pytest: venv system-deps

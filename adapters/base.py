@@ -23,6 +23,7 @@ import abc
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -157,6 +158,22 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    """One row of ``docs/providers.md``, kept beside the code it describes (drift-checked)."""
+
+    title: str
+    kind: str  # job | passthrough | job or passthrough
+    scheme: str
+    headers: str
+    delivery_id: str
+    replay_window: str
+    retries: str
+    #: The provider's own package used as a test oracle, or where the vectors come from.
+    oracle: str
+    notes: str = ""
+
+
 class AdapterOptions(BaseModel):
     """Per-provider options; unknown keys are refused so typos fail ``check-config``."""
 
@@ -167,9 +184,10 @@ class Adapter(abc.ABC):
     """Base class of every provider adapter."""
 
     provider: ClassVar[str]
+    info: ClassVar[ProviderInfo | None] = None
     Options: ClassVar[type[AdapterOptions]] = AdapterOptions
     #: Header names (lower case) that carry signatures or credentials; never logged or kept.
-    sensitive_headers: ClassVar[frozenset[str]] = frozenset()
+    sensitive_headers: frozenset[str] = frozenset()
 
     def __init__(self, spec: SourceSpec, services: AdapterServices | None = None) -> None:
         self.spec = spec
@@ -191,7 +209,7 @@ class Adapter(abc.ABC):
 
     #: Whether :meth:`handshake` may answer a verified delivery (checked before calling it,
     #: so adapters without one cost nothing on the hot path).
-    has_handshake: ClassVar[bool] = False
+    has_handshake: bool = False
     #: Media types accepted besides JSON (e.g. ``application/x-www-form-urlencoded``).
     extra_content_types: frozenset[str] = frozenset()
     #: Whether verification reads the request line (query, path token, public URL); the HTTP
@@ -230,6 +248,24 @@ class Adapter(abc.ABC):
         """Answer an unsigned non-POST probe (``GET ?challenge=``, ``OPTIONS``), or ``None``
         for 405. Must not reveal anything about the source's secrets."""
         return None
+
+    @property
+    def event_provider(self) -> str:
+        """The ``provider`` events carry: the adapter's name, or a generic source's ``sender``."""
+        return self.provider
+
+    def replay_window_seconds(self) -> int:
+        """The widest age (either way) a signed timestamp may have: dedupe must remember ids
+        at least this long, or a replay inside the window would pass as new."""
+        return self.spec.tolerance_seconds
+
+    def examples(self) -> Mapping[str, Path]:
+        """Sample bodies a source configures for ``send --example`` (besides the shipped ones)."""
+        return {}
+
+    def url_credentials(self) -> tuple[str | None, dict[str, str]]:
+        """A path token and query parameters the sender puts in the URL (``send`` uses them)."""
+        return None, {}
 
     def warnings(self) -> list[str]:
         """Things about this source's configuration an operator should know (shown by

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from adapters.base import Adapter, AdapterServices, SourceSpec
+from adapters.declarative.adapter import GenericAdapter
 from adapters.errors import ConfigError
+from adapters.presets import preset_adapters
 from adapters.providers.abstrakt import AbstraktAdapter
 from adapters.providers.fal import FalAdapter
 from adapters.providers.instantapi import InstantAPIAdapter
@@ -31,6 +33,8 @@ ADAPTERS: Mapping[str, type[Adapter]] = _build(
     OpenAIAdapter,
     AbstraktAdapter,
     InstantAPIAdapter,
+    GenericAdapter,
+    *preset_adapters(),
 )
 
 
@@ -43,4 +47,11 @@ def adapter_class(provider: str) -> type[Adapter]:
 
 
 def build_adapter(spec: SourceSpec, services: AdapterServices | None = None) -> Adapter:
-    return adapter_class(spec.provider)(spec, services)
+    try:
+        return adapter_class(spec.provider)(spec, services)
+    except ConfigError as exc:
+        where = f"source {spec.name!r}"
+        if where in exc.detail:
+            raise
+        # With many sources, an error that does not say which one is hard to act on.
+        raise ConfigError(exc.reason, f"{where}: {exc.detail}") from None

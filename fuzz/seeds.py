@@ -20,11 +20,27 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 ROOT = CORPUS.parent.parent
 
 
-def _delivery_seeds(source: str) -> Iterator[bytes]:
-    target = deliveries._BUILT[source]
+#: Bodies for providers that ship no sample deliveries (presets of passthrough senders).
+_PLAIN_BODIES = (
+    b'{"action": "opened", "number": 1, "repository": {"full_name": "o/r"}}',
+    b'{"id": "evt_1", "type": "invoice.paid", "created": 1800000000, "data": {"id": "in_1"}}',
+)
+
+
+def _bodies(target: deliveries.DeliveryTarget) -> Iterator[bytes]:
     provider = target.adapter.provider
     for example in names(provider):
-        body = render(provider, example, job_id="job-123", now=deliveries.NOW)
+        yield render(provider, example, job_id="job-123", now=deliveries.NOW)
+    for path in getattr(target.adapter, "examples", dict)().values():
+        text = (ROOT / path).read_text(encoding="utf-8").rstrip("\n")
+        yield text.replace("{{now}}", str(deliveries.NOW)).replace("{{job_id}}", "job-123").encode()
+    if not names(provider):
+        yield from _PLAIN_BODIES
+
+
+def _delivery_seeds(provider: str) -> Iterator[bytes]:
+    target = deliveries._BUILT[provider]
+    for body in _bodies(target):
         delivery_id = "job-123" if provider == "fal" else "msg_1"
         yield deliveries.encode(body, sign=True, delivery_id=delivery_id)
         yield deliveries.encode(body, sign=False)
@@ -95,11 +111,46 @@ def _settings_seeds() -> Iterator[bytes]:
     yield b"sources:\n  fal: {provider: fal, jwks_urls: [https://example.invalid/jwks]}\n"
 
 
+def _scheme_seeds() -> Iterator[bytes]:
+    """Every compiled scheme we ship, as a YAML options block, and structured choices."""
+    import yaml
+
+    from adapters.presets import PRESETS
+    from gateway.settings import load_settings
+
+    blocks = [dict(p.options) for p in PRESETS]
+    for src in load_settings(ROOT / "deploy" / "gateway.example.yaml").sources.values():
+        if "scheme" in src.options:
+            blocks.append({k: v for k, v in src.options.items() if k in ("scheme", "mapping")})
+    for block in blocks:
+        text = yaml.safe_dump(block).encode()
+        yield Writer().byte(1).blob(text).getvalue() + b"\x00" * 8
+    for flags in (0x70, 0x30, 0x20, 0x00, 0x72):
+        w = Writer().byte(flags).byte(0)  # auth hmac
+        if flags & 16:
+            w.byte(1).byte(0)
+        if flags & 32:
+            w.byte(0)
+        if flags & 64:
+            w.byte(0).byte(0).byte(0).byte(1).byte(0)
+        yield w.byte(1).byte(0b1101).byte(0).byte(0).byte(0).byte(0).byte(0).byte(0).getvalue()
+
+
+def _template_seeds() -> Iterator[bytes]:
+    from fuzz.targets.declarative import _TEMPLATES
+
+    for text in (*_TEMPLATES, "plain", "{{literal}}", "{json:}", "{nope}", "{"):
+        w = Writer().number(0x7FF).text(text).byte(1).byte(2).text("1800000000")
+        yield w.blob(b'{"data": {"id": "x"}}').text("POST").text("https://gw/x").getvalue()
+
+
 def seeds() -> dict[str, Iterable[bytes]]:
     found: dict[str, Iterable[bytes]] = {
         f"adapter_{name.replace('-', '_')}": list(_delivery_seeds(name))
         for name in deliveries.PROVIDERS
     }
+    found["declarative_scheme"] = list(_scheme_seeds())
+    found["declarative_template"] = list(_template_seeds())
     found["parse_json"] = list(_json_seeds())
     found["headers"] = list(_header_seeds())
     found["standard_webhooks_header"] = list(_standard_webhooks_seeds())

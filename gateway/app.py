@@ -22,8 +22,8 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from adapters import AdapterServices, ConfigError, build_adapter
-from adapters.base import Reply, RequestMeta
+from adapters import Adapter, AdapterServices, ConfigError, build_adapter
+from adapters.base import Fetcher, Reply, RequestMeta
 from gateway.client_address import ClientAddressResolver, in_networks, parse_networks
 from gateway.dedupe import DedupeStore
 from gateway.errors import RequestError, TooManyFailures
@@ -69,8 +69,13 @@ def create_app(
     sink: Sink | None = None,
     metrics: Metrics | None = None,
     wall_clock: Callable[[], float] = time.time,
+    fetcher: Fetcher | None = None,
 ) -> web.Application:
-    """Build the public app. Raises ``ConfigError`` when the configuration cannot work."""
+    """Build the public app. Raises ``ConfigError`` when the configuration cannot work.
+
+    ``fetcher`` replaces the HTTP client adapters use (JWKS, certificates, confirmation URLs):
+    tests point it at local servers.
+    """
     app = web.Application(client_max_size=settings.limits.max_body_bytes)
     state = State()
     metrics = metrics or Metrics()
@@ -92,7 +97,9 @@ def create_app(
         def on_refresh(result: str, _name: str = name) -> None:
             metrics.key_refreshes.labels(_name, result).inc()
 
-        adapter = build_adapter(spec, AdapterServices(fetcher=fetch, on_key_refresh=on_refresh))
+        services = AdapterServices(fetcher=fetcher or fetch, on_key_refresh=on_refresh)
+        adapter = build_adapter(spec, services)
+        check_replay_window(settings, name, adapter)
         config = settings.sources[name]
         sources[name] = Source(
             name, adapter, config.topic, allowed_ips=parse_networks(config.allowed_ips)
@@ -133,6 +140,17 @@ def create_app(
     # the URL; only sources whose scheme asks for one accept it.
     app.router.add_route("*", "/webhooks/{source}/{token}", handle_webhook)
     return app
+
+
+def check_replay_window(settings: Settings, name: str, adapter: Adapter) -> None:
+    """A scheme's own window (e.g. ElevenLabs' 30 min) must fit in what dedupe remembers."""
+    window = adapter.replay_window_seconds()
+    if settings.dedupe.ttl_seconds < window:
+        raise ConfigError(
+            "replay_window_exceeds_dedupe",
+            f"source {name!r}: its replay window ({window} s) is longer than "
+            f"dedupe.ttl_seconds ({settings.dedupe.ttl_seconds} s): a replay could pass as new",
+        )
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

@@ -8,17 +8,20 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 from adapters import AdapterServices, ConfigError, build_adapter
 from adapters.examples import names as example_names
 from adapters.examples import render as render_example
+from adapters.examples import render_text as render_example_text
 from gateway.settings import Settings, load_settings
 
 CONFIG_ENV = "WEBHOOK_GATEWAY_CONFIG"
 DEFAULT_CONFIG = "deploy/gateway.example.yaml"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+PROVIDER_DOCS = Path(__file__).resolve().parent.parent / "docs" / "providers.md"
 
 
 def _config_path(args: argparse.Namespace) -> str | None:
@@ -51,14 +54,32 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     specs = settings.source_specs()
     # JWKS URLs are fetched by `serve` at startup; here a fetcher only has to exist.
     offline = AdapterServices(fetcher=_no_fetch)
-    for spec in specs.values():
-        build_adapter(spec, offline)  # validates provider options and key encodings
+    from gateway.app import check_replay_window
+
+    adapters = {}
+    for name, spec in specs.items():
+        adapters[name] = build_adapter(spec, offline)  # compiles options, decodes keys
+        check_replay_window(settings, name, adapters[name])
     print(f"ok: {len(specs)} source(s), sink {settings.sink.kind}, mode {settings.mode}")
     for name, spec in sorted(specs.items()):
         keys = [s.id for s in spec.secrets] + [k.id for k in spec.public_keys]
         print(f"  /webhooks/{name}: provider {spec.provider}, keys {', '.join(keys) or '-'}")
+        for warning in adapters[name].warnings():
+            print(f"    warning: {warning}")
     _report_fd_limit(settings)
     return 0
+
+
+def _example_body(
+    provider: str, configured: Mapping[str, Path], name: str, *, job_id: str, now: int
+) -> bytes:
+    """A source's own example file if it configures examples, else the provider's shipped one."""
+    if not configured:
+        return render_example(provider, name, job_id=job_id, now=now)
+    if name not in configured:
+        raise KeyError(f"no example {name!r}; known: {', '.join(sorted(configured))}")
+    template = configured[name].read_text(encoding="utf-8")
+    return render_example_text(template, job_id=job_id, now=now)
 
 
 def _report_fd_limit(settings: Settings) -> None:
@@ -88,17 +109,22 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.body is not None:
         raw = Path(args.body).read_bytes()
     else:
-        example = args.example or "succeeded"
+        configured = adapter.examples()
+        example = args.example or ("succeeded" if not configured else sorted(configured)[0])
         try:
-            raw = render_example(spec.provider, example, job_id=job_id, now=now)
+            raw = _example_body(spec.provider, configured, example, job_id=job_id, now=now)
         except KeyError as exc:
             print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"error: cannot read the example: {exc.strerror}", file=sys.stderr)
             return 2
     delivery_id = args.delivery_id or (
         job_id if spec.provider == "fal" else f"msg_{uuid.uuid4().hex}"
     )
+    form = "application/x-www-form-urlencoded" in adapter.extra_content_types
     headers = {
-        "Content-Type": "application/json",
+        "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
         **adapter.sign(raw, now, delivery_id=delivery_id),
     }
     wildcard = settings.listen.host in ("0.0.0.0", "::")  # noqa: S104 - a comparison, not a bind
@@ -106,6 +132,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     url = args.url or f"http://{host}:{settings.listen.port}"
     if "/webhooks/" not in url:
         url = url.rstrip("/") + f"/webhooks/{args.source}"
+    path_token, query = adapter.url_credentials()
+    if path_token is not None:
+        url = url.rstrip("/") + "/" + quote(path_token, safe="")
+    if query:
+        url += ("&" if "?" in url else "?") + urlencode(query)
 
     async def post() -> tuple[int, str]:
         async with (
@@ -186,6 +217,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from gateway import provider_docs
+
+    out = Path(args.out) if args.out else PROVIDER_DOCS
+    if args.check:
+        if provider_docs.drifted(out):
+            print(f"drift: {out} differs from the registry; run `webhook-gateway docs`")
+            return 1
+        return 0
+    provider_docs.write(out)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="webhook-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -256,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help=f"directory (default: {SCHEMA_DIR.name}/ in the source tree)")
     p.add_argument("--check", action="store_true", help="exit 1 if the files differ")
     p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("docs", help="write (or --check) docs/providers.md from the registry")
+    p.add_argument("--out", help="file (default: docs/providers.md in the source tree)")
+    p.add_argument("--check", action="store_true", help="exit 1 if the file differs")
+    p.set_defaults(func=cmd_docs)
     return parser
 
 

@@ -72,7 +72,7 @@ class Source:
 
     @property
     def provider(self) -> str:
-        return self.adapter.provider
+        return self.adapter.event_provider
 
 
 @dataclass(slots=True)

@@ -72,6 +72,14 @@ class SecretRef(_Strict):
             text = os.environ.get(self.env)
             if not text:
                 raise ConfigError("missing_secret", f"secret {self.id!r}: ${self.env} is not set")
+            try:
+                # Python hands over environment bytes that are not UTF-8 as lone surrogates,
+                # which would fail every signature check later, delivery after delivery.
+                text.encode()
+            except UnicodeEncodeError:
+                raise ConfigError(
+                    "invalid_secret", f"secret {self.id!r}: ${self.env} is not UTF-8 text"
+                ) from None
             return text.strip()
         if self.file is not None:
             try:
@@ -79,6 +87,10 @@ class SecretRef(_Strict):
             except OSError as exc:
                 raise ConfigError(
                     "missing_secret", f"secret {self.id!r}: cannot read {self.file}: {exc.strerror}"
+                ) from None
+            except UnicodeDecodeError:
+                raise ConfigError(
+                    "invalid_secret", f"secret {self.id!r}: {self.file} is not UTF-8 text"
                 ) from None
         if not allow_inline:
             raise ConfigError(

@@ -35,14 +35,13 @@ from adapters import (
 from adapters.testing_keys import FAL_TEST_PUBLIC_X, V1A_TEST_PUBLIC
 from gateway import event_id as event_ids
 from gateway.ingest import build_event
-from schemas import JobEvent
+from schemas import JobEvent, WebhookEvent
 
 # No stubs for jsonschema are installed (types-jsonschema is not a dev dependency): load it as
 # ``Any`` rather than with a ``type: ignore`` that would turn "unused" once stubs are added.
 jsonschema: Any = importlib.import_module("jsonschema")
 
 VECTOR_DIR = Path(__file__).resolve().parent / "vectors"
-UNSUPPORTED_DIR = VECTOR_DIR / "_unsupported"
 
 # ----------------------------------------------------------------- official / synthetic constants
 SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -333,36 +332,32 @@ def job_event(
     return build_event(event_id, source, provider, normalized, verified, raw, received, received)
 
 
-@cache
-def job_event_schema() -> Mapping[str, Any]:
-    """The published JSON Schema if the lead generated one, else the model's own."""
-    folder = Path(schemas.__file__).resolve().parent
-    for path in sorted(folder.glob("*.schema.json")):
-        doc: Any = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(doc, dict) and doc.get("title") == "JobEvent":
-            return doc
-    return JobEvent.model_json_schema(mode="serialization")
+SCHEMA_DIR = Path(schemas.__file__).resolve().parent
 
 
 @cache
-def _event_validator() -> Any:
-    schema = job_event_schema()
+def _event_validator(name: str = "job_event.v1.schema.json") -> Any:
+    """A validator for one committed schema file (the drift check keeps them current)."""
+    schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
 
 
-def validate_event(event: JobEvent) -> dict[str, Any]:
-    """``event.model_dump(mode="json")``, checked against the JSON Schema (Draft 2020-12)."""
+def validate_event(
+    event: JobEvent | WebhookEvent, schema: str = "job_event.v1.schema.json"
+) -> dict[str, Any]:
+    """``event.model_dump(mode="json")``, checked against the committed JSON Schema file
+    (Draft 2020-12): ``job_event.v1.schema.json`` or ``webhook_event.v1.schema.json``."""
     document = event.model_dump(mode="json")
-    _event_validator().validate(document)
+    _event_validator(schema).validate(document)
     return document
 
 
 # --------------------------------------------------------------------------------------- vectors
 def vector_files() -> list[Path]:
-    """Every runnable vector file (the ``_unsupported`` folder is not)."""
+    """Every vector file (folders starting with ``_`` are not vectors)."""
     return sorted(
         path for path in VECTOR_DIR.glob("*/*.json") if not path.parent.name.startswith("_")
     )

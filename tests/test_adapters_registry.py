@@ -16,6 +16,7 @@ from adapters import (
     adapter_class,
     build_adapter,
 )
+from adapters.presets import PRESETS
 from adapters.providers.fal import FalAdapter
 from adapters.registry import _build
 from adapters.testing_keys import FAL_TEST_PUBLIC_X, TEST_PUBLIC_KEYS, V1A_TEST_PUBLIC
@@ -35,7 +36,9 @@ BODY = json.dumps({"id": "job_1", "status": "succeeded", "request_id": "req-1"})
 
 
 def test_registry_lists_every_provider() -> None:
-    assert set(ADAPTERS) == set(PROVIDERS)
+    presets = {preset.name for preset in PRESETS}
+    assert set(ADAPTERS) == set(PROVIDERS) | {"generic"} | presets
+    assert all(ADAPTERS[name].info is not None for name in ADAPTERS)
     for provider in PROVIDERS:
         cls = adapter_class(provider)
         assert cls.provider == provider
@@ -44,7 +47,7 @@ def test_registry_lists_every_provider() -> None:
 
 def test_unknown_provider() -> None:
     with pytest.raises(ConfigError) as caught:
-        build_adapter(make_spec("stripe", secrets=[("p", "whsec_x")]))
+        build_adapter(make_spec("no-such-provider", secrets=[("p", "whsec_x")]))
     assert caught.value.reason == "unknown_provider"
     assert "fal" in caught.value.detail
 

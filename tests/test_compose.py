@@ -270,6 +270,7 @@ def test_gateway_config_loads_with_the_compose_environment(
         "abstrakt",
         "instantapi",
         "standard-webhooks",
+        "generic",
     }
     referenced = {s.env for src in compose_settings.sources.values() for s in src.secrets if s.env}
     assert referenced == set(compose_env), "every secret env var set once, and used"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import os
 import re
@@ -26,6 +27,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from adapters import ADAPTERS
 from gateway.metrics import Metrics
 from tests.support import run_check_config
 
@@ -681,3 +683,24 @@ def test_prometheus_operator_resources(rendered: dict[str, list[Manifest]], tmp_
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chart_provider_names_match_the_registry() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    assert schema["definitions"]["source"]["properties"]["provider"]["enum"] == sorted(ADAPTERS)
+
+
+def test_allowlists_and_trusted_proxies_reach_the_config(helm: Path) -> None:
+    values = (
+        'sources={"stripe":{"provider":"github",'
+        '"secrets":[{"id":"a","secretRef":{"name":"gh","key":"k"}}],'
+        '"allowedIps":["192.30.252.0/22","2606:50c0::/32"],'
+        '"publicUrl":"https://hooks.example.com/webhooks/stripe"}},'
+        'gateway={"trustedProxies":["10.0.0.0/8"]}'
+    )
+    config = gateway_config(template(helm, "--set-json", values))
+    source = config["sources"]["stripe"]
+    assert source["allowed_ips"] == ["192.30.252.0/22", "2606:50c0::/32"]
+    assert source["public_url"] == "https://hooks.example.com/webhooks/stripe"
+    assert config["listen"]["trusted_proxies"] == ["10.0.0.0/8"]
+    assert config["sink"]["kafka"]["webhook_topic"] == "webhooks.events"

@@ -31,7 +31,9 @@ def test_example_config_loads() -> None:
         "openai",
         "abstrakt",
         "instantapi",
+        "acme",
     }
+    assert specs["acme"].provider == "generic"
     assert settings.development
 
 

@@ -25,8 +25,6 @@ from adapters import (
 from adapters.base import Normalized, Passthrough
 from adapters.primitives.payload import parse_json
 from tests.helpers_adapters import (
-    UNSUPPORTED_DIR,
-    VECTOR_DIR,
     load_vector,
     vector_fetcher,
     vector_files,
@@ -108,13 +106,3 @@ def test_every_provider_and_official_set_is_covered() -> None:
     assert {"openai-official-valid", "openai-raw-utf8-secret"} <= set(official)
     stems = {p.stem for p in FILES}
     assert {"sw-v1a-synthetic", "fal-synthetic-static-key", "fal-synthetic-jwks"} <= stems
-
-
-def test_unsupported_vectors_are_kept_but_not_run() -> None:
-    kept = sorted(p.stem for p in UNSUPPORTED_DIR.glob("*.json"))
-    assert {p.split("-")[0] for p in kept} == {"stripe", "github", "elevenlabs"}
-    assert (UNSUPPORTED_DIR / "README.md").is_file()
-    for path in UNSUPPORTED_DIR.glob("*.json"):
-        assert load_vector(path)["provider"] not in ADAPTERS
-        assert path not in FILES
-    assert VECTOR_DIR in UNSUPPORTED_DIR.parents

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from adapters.base import Normalized
+from adapters.base import Normalized, ProviderInfo
 from adapters.errors import NormalizationError
 from adapters.primitives.payload import (
     collect_outputs,
@@ -62,6 +62,16 @@ def _items(items: Any, kind_hint: Any) -> tuple[Output, ...]:
 
 class AbstraktAdapter(HmacBodyAdapter):
     provider: ClassVar[str] = "abstrakt"
+    info: ClassVar[ProviderInfo | None] = ProviderInfo(
+        title="Abstrakt",
+        kind="job",
+        scheme="HMAC-SHA256 hex of the body (`hmac-sha256-hex`)",
+        headers="`X-Abstrakt-Signature`",
+        delivery_id="none: source + job + status + sha256(body)",
+        replay_window="no signed time: a body timestamp older than `max_age_seconds` is refused",
+        retries="Abstrakt's own schedule",
+        oracle="vectors from the provider's published example",
+    )
     signature_header: ClassVar[str] = "X-Abstrakt-Signature"
 
     def map_payload(self, payload: Any) -> Normalized:

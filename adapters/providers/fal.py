@@ -18,6 +18,7 @@ from adapters.base import (
     AdapterOptions,
     AdapterServices,
     Normalized,
+    ProviderInfo,
     RequestMeta,
     SourceSpec,
     Verified,
@@ -58,6 +59,17 @@ class FalOptions(AdapterOptions):
 
 class FalAdapter(Adapter):
     provider: ClassVar[str] = "fal"
+    info: ClassVar[ProviderInfo | None] = ProviderInfo(
+        title="fal.ai",
+        kind="job",
+        scheme="Ed25519 over `request_id\\nuser_id\\nts\\nsha256hex(body)`, hex (`ed25519-jwks`)",
+        headers="`X-Fal-Webhook-Request-Id`, `-User-Id`, `-Timestamp`, `-Signature`",
+        delivery_id="`request_id` header (must equal the body's)",
+        replay_window="±300 s (`tolerance_seconds`)",
+        retries="fal's own schedule",
+        oracle="official vectors (static key and JWKS)",
+        notes="keys from fal's JWKS, cached at most 24 h, refetched once on an unknown key",
+    )
     Options = FalOptions
     sensitive_headers = frozenset({H_SIGNATURE})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from adapters.base import Normalized
+from adapters.base import Normalized, ProviderInfo
 from adapters.errors import NormalizationError
 from adapters.primitives.payload import (
     collect_outputs,
@@ -44,6 +44,16 @@ def _result_outputs(result: Any) -> tuple[Output, ...]:
 
 class InstantAPIAdapter(HmacBodyAdapter):
     provider: ClassVar[str] = "instantapi"
+    info: ClassVar[ProviderInfo | None] = ProviderInfo(
+        title="InstantAPI",
+        kind="job",
+        scheme="HMAC-SHA256 hex of the body (`hmac-sha256-hex`)",
+        headers="`X-InstantAPI-Signature`",
+        delivery_id="none: source + job + status + sha256(body)",
+        replay_window="as Abstrakt",
+        retries="InstantAPI's own schedule",
+        oracle="vectors from the provider's published example",
+    )
     signature_header: ClassVar[str] = "X-InstantAPI-Signature"
 
     def map_payload(self, payload: Any) -> Normalized:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from adapters.base import AdapterOptions, Normalized, Verified
+from adapters.base import AdapterOptions, Normalized, ProviderInfo, Verified
 from adapters.errors import NormalizationError
 from adapters.primitives import standard_webhooks as sw
 from adapters.primitives.payload import opt_datetime, require_str
@@ -32,6 +32,16 @@ OUTCOMES: dict[str, JobStatus] = {
 
 class OpenAIAdapter(StandardWebhooksAdapter):
     provider: ClassVar[str] = "openai"
+    info: ClassVar[ProviderInfo | None] = ProviderInfo(
+        title="OpenAI",
+        kind="job",
+        scheme="Standard Webhooks `v1`; a secret without `whsec_` is raw UTF-8, as in OpenAI's SDK",
+        headers="`webhook-id`, `webhook-timestamp`, `webhook-signature`",
+        delivery_id="`webhook-id`",
+        replay_window="±300 s",
+        retries="up to 72 h",
+        oracle="official OpenAI SDK test vectors",
+    )
     Options: ClassVar[type[AdapterOptions]] = AdapterOptions
     secret_style: ClassVar[sw.SecretStyle] = sw.SecretStyle.OPENAI
 

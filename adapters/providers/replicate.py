@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from adapters.base import AdapterOptions, Normalized, Verified
+from adapters.base import AdapterOptions, Normalized, ProviderInfo, Verified
 from adapters.errors import NormalizationError
 from adapters.primitives.payload import (
     collect_outputs,
@@ -47,6 +47,16 @@ def _outputs(output: Any) -> tuple[Output, ...]:
 
 class ReplicateAdapter(StandardWebhooksAdapter):
     provider: ClassVar[str] = "replicate"
+    info: ClassVar[ProviderInfo | None] = ProviderInfo(
+        title="Replicate",
+        kind="job",
+        scheme="Standard Webhooks `v1`",
+        headers="`webhook-id`, `webhook-timestamp`, `webhook-signature`",
+        delivery_id="`webhook-id` (one per event of a prediction)",
+        replay_window="±300 s",
+        retries="Replicate's own schedule",
+        oracle="Standard Webhooks vectors",
+    )
     Options: ClassVar[type[AdapterOptions]] = AdapterOptions
 
     def normalize(self, payload: Any, verified: Verified, now: float) -> Normalized:

@@ -18,6 +18,7 @@ from adapters.base import (
     AdapterOptions,
     AdapterServices,
     Normalized,
+    ProviderInfo,
     RequestMeta,
     SourceSpec,
     Verified,
@@ -63,6 +64,17 @@ def _path(payload: Any, dotted: str) -> Any:
 
 class StandardWebhooksAdapter(Adapter):
     provider: ClassVar[str] = "standard-webhooks"
+    info: ClassVar[ProviderInfo | None] = ProviderInfo(
+        title="Standard Webhooks (any sender)",
+        kind="job",
+        scheme="Standard Webhooks `v1` HMAC-SHA256 base64 and `v1a` Ed25519",
+        headers="`webhook-id`, `webhook-timestamp`, `webhook-signature` (or `svix-*`)",
+        delivery_id="`webhook-id`",
+        replay_window="±300 s",
+        retries="the sender's",
+        oracle="official Standard Webhooks vectors",
+        notes="configurable paths and status table",
+    )
     Options: ClassVar[type[AdapterOptions]] = StandardWebhooksOptions
     sensitive_headers = sw.SENSITIVE_HEADERS
     secret_style: ClassVar[sw.SecretStyle] = sw.SecretStyle.STANDARD

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fuzz.targets import addresses, deliveries, headers, payload, settings_loader
+from fuzz.targets import addresses, declarative, deliveries, headers, payload, settings_loader
 
 Target = Callable[[bytes], None]
 
@@ -20,4 +20,6 @@ TARGETS: dict[str, Target] = {
     "standard_webhooks_header": headers.standard_webhooks_input,
     "client_address": addresses.one_input,
     "settings_loader": settings_loader.one_input,
+    "declarative_scheme": declarative.scheme_input,
+    "declarative_template": declarative.template_input,
 }

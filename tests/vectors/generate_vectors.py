@@ -911,39 +911,88 @@ def hmac_body(w: Writer, provider: str, header: str, body: str, job_id: str, sho
     )
 
 
-def unsupported(w: Writer, official: Json) -> None:
-    folder = "_unsupported"
-    header_names = {
-        "stripe": "Stripe-Signature",
-        "github": "X-Hub-Signature-256",
-        "elevenlabs": "ElevenLabs-Signature",
-    }
-    for provider, header in header_names.items():
+# Generic sources configured the way each of these senders signs: the engine must reproduce the
+# official outcomes with configuration alone.
+GENERIC_SCHEMES: dict[str, Json] = {
+    "stripe": {
+        "auth": "hmac",
+        "header": "Stripe-Signature",
+        "signature_format": {"signature_key": "v1", "timestamp_key": "t"},
+        "signed_content": "{timestamp}.{body}",
+        "timestamp": {"source": "signature_header"},
+        "delivery_id": {"path": "id"},
+    },
+    "github": {"auth": "hmac", "header": "X-Hub-Signature-256", "prefix": "sha256="},
+    "elevenlabs": {
+        "auth": "hmac",
+        "header": "ElevenLabs-Signature",
+        "signature_format": {"signature_key": "v0", "timestamp_key": "t"},
+        "signed_content": "{timestamp}.{body}",
+        "timestamp": {"source": "signature_header", "max_age_seconds": 1800},
+    },
+}
+SIGNATURE_HEADERS = {
+    "stripe": "Stripe-Signature",
+    "github": "X-Hub-Signature-256",
+    "elevenlabs": "ElevenLabs-Signature",
+}
+
+
+def generic(w: Writer, official: Json) -> None:
+    for provider, header in SIGNATURE_HEADERS.items():
         for v in official[provider]:
+            expected: Json = {"valid": v["valid"]}
+            if not v["valid"]:
+                expected["reason"] = (
+                    "timestamp_out_of_window"
+                    if "old" in v["name"]
+                    else "unsupported_signature_version"
+                )
             w.write(
-                folder,
-                f"{provider}-{v['name']}",
+                "generic",
+                f"generic-{provider}-{v['name']}",
                 {
-                    "provider": provider,
-                    "description": f"official/derived {provider} vector {v['name']!r}",
+                    "provider": "generic",
+                    "description": f"official/derived {provider} vector {v['name']!r} "
+                    f"through a generic source configured like {provider}",
                     "origin": v.get("source", "research notes"),
                     "source": {
                         "secrets": secrets(("primary", v["secret"])),
                         "public_keys": [],
-                        "options": {},
+                        "options": {"scheme": GENERIC_SCHEMES[provider]},
                     },
                     "headers": [[header, v["header"]]],
                     "body": v["body"],
                     "now": v.get("now"),
-                    "expected": {"valid": v["valid"]},
+                    "expected": expected,
                 },
             )
-    (HERE / folder / "README.md").write_text(
-        "Vectors for providers that have no adapter yet (Stripe, GitHub, ElevenLabs). They are\n"
-        "kept so the adapter that lands for each can start from them; `test_vectors.py` skips\n"
-        "this folder because no adapter exists to run them against.\n",
-        encoding="utf-8",
-    )
+
+
+def github(w: Writer, official: Json) -> None:
+    for v in official["github"]:
+        w.write(
+            "github",
+            f"github-{v['name']}",
+            {
+                "provider": "github",
+                "description": f"official GitHub vector {v['name']!r} through the preset",
+                "origin": v.get("source", "research notes"),
+                "source": {"secrets": secrets(("primary", v["secret"])), "public_keys": []},
+                "headers": [
+                    ["X-Hub-Signature-256", v["header"]],
+                    ["X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"],
+                ],
+                "body": v["body"],
+                "now": v.get("now"),
+                "expected": {
+                    "valid": v["valid"],
+                    "key_id": "primary",
+                    "scheme": "github-sha256",
+                    "delivery_id": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                },
+            },
+        )
 
 
 def main() -> None:
@@ -963,7 +1012,8 @@ def main() -> None:
     hmac_body(
         w, "instantapi", "X-InstantAPI-Signature", INSTANTAPI_COMPLETED, "task_9f8e7d", "instantapi"
     )
-    unsupported(w, official)
+    generic(w, official)
+    github(w, official)
     print(f"wrote {len(w.stems)} vectors")
 
 

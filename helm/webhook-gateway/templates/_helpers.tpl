@@ -115,7 +115,7 @@ when two secrets would share a variable name. */}}
 {{- if not $v.sources }}
 {{- fail "sources: configure at least one webhook source (see the example in the chart's values.yaml)" }}
 {{- end }}
-{{- $reserved := list "provider" "secrets" "public_keys" "tolerance_seconds" "topic" }}
+{{- $reserved := list "provider" "secrets" "public_keys" "tolerance_seconds" "topic" "allowed_ips" "public_url" "allow_unauthenticated" }}
 {{- $sources := dict }}
 {{- range $name, $src := $v.sources }}
 {{- $out := dict "provider" $src.provider }}
@@ -143,6 +143,15 @@ when two secrets would share a variable name. */}}
 {{- if $src.topic }}
 {{- $_ := set $out "topic" $src.topic }}
 {{- end }}
+{{- if $src.allowedIps }}
+{{- $_ := set $out "allowed_ips" $src.allowedIps }}
+{{- end }}
+{{- if $src.publicUrl }}
+{{- $_ := set $out "public_url" $src.publicUrl }}
+{{- end }}
+{{- if $src.allowUnauthenticated }}
+{{- $_ := set $out "allow_unauthenticated" true }}
+{{- end }}
 {{- range $option, $value := ($src.options | default dict) }}
 {{- if has $option $reserved }}
 {{- fail (printf "sources.%s.options.%s: set it as a source key, not an option" $name $option) }}
@@ -155,6 +164,7 @@ when two secrets would share a variable name. */}}
 {{- $kafka := dict
   "bootstrap_servers" $k.bootstrapServers
   "topic" $k.topic
+  "webhook_topic" $k.webhookTopic
   "dead_letter_topic" $k.deadLetterTopic
   "client_id" $k.clientId
   "compression_type" $k.compressionType
@@ -173,7 +183,7 @@ when two secrets would share a variable name. */}}
 {{- $l := $v.gateway.limits }}
 {{- $config := dict
   "mode" "production"
-  "listen" (dict "host" "0.0.0.0" "port" (int (include "webhook-gateway.httpPort" .)))
+  "listen" (dict "host" "0.0.0.0" "port" (int (include "webhook-gateway.httpPort" .)) "trusted_proxies" ($v.gateway.trustedProxies | default list))
   "admin" (dict "host" "0.0.0.0" "port" (int (include "webhook-gateway.adminPort" .)))
   "limits" (dict
     "max_body_bytes" $l.maxBodyBytes
