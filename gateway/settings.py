@@ -311,6 +311,9 @@ def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
             raise ConfigError("config_invalid", f"{path}: not valid YAML ({exc})") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError("config_invalid", f"{path}: the top level must be a mapping")
+        if loaded and not all(isinstance(key, str) for key in loaded):
+            # They would reach pydantic-settings as keyword arguments (found by fuzz/).
+            raise ConfigError("config_invalid", f"{path}: every top-level key must be a name")
         data = loaded or {}
     token = _yaml_data.set(data)
     try:

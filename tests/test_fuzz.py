@@ -181,3 +181,12 @@ def test_secret_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfesecret")
     with pytest.raises(ConfigError, match="not UTF-8"):
         SecretRef(id="a", file=path).resolve(allow_inline=False)
+
+
+@pytest.mark.parametrize("text", ["1: x\n", "null: 3\n", "true: {}\n"])
+def test_config_with_a_top_level_key_that_is_not_a_name(tmp_path: Path, text: str) -> None:
+    """It reached pydantic-settings as a keyword argument: TypeError, not a config error."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="top-level key"):
+        load_settings(path)
