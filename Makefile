@@ -33,10 +33,12 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/webhook-gateway serve --config $(CONFIG)
 
-# Real services the tests drive: Prometheus (promtool) and wrk come from Debian packages.
+# Real services the tests drive: Prometheus (promtool), wrk and redis-server come from Debian
+# packages (openssl makes the certificates of the Redis TLS test).
 system-deps:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v wrk >/dev/null \
-	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus wrk >/dev/null; }
+	  && command -v redis-server >/dev/null && command -v openssl >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus wrk redis-server openssl >/dev/null; }
 
 test: venv lint typecheck schema-check pytest
 

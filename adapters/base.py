@@ -279,6 +279,16 @@ class Adapter(abc.ABC):
         Signs with the source's first secret, or for public-key schemes with the local test key.
         """
 
+    def sign_delivery(
+        self, raw: bytes, now: int, *, delivery_id: str
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers the provider would send for ``raw`` (``webhook-gateway send``).
+
+        The same as :meth:`sign` with ``raw`` unchanged, except for schemes that sign inside
+        the body (AWS SNS), which return the signed body.
+        """
+        return raw, self.sign(raw, now, delivery_id=delivery_id)
+
 
 def first_secret(spec: SourceSpec) -> NamedSecret:
     if not spec.secrets:

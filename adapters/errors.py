@@ -7,12 +7,20 @@
     │                                         | timestamp_out_of_window | signature_mismatch
     │                                         | unsupported_signature_version | unknown_key
     │                                         | user_id_mismatch | request_id_mismatch
+    │                                         | SNS: malformed_message | bad_certificate_url
+    │                                         | invalid_certificate | topic_not_allowed
+    │                                         | message_type_mismatch | bad_subscribe_url
+    │                                         | Pub/Sub: unsupported_algorithm | malformed_token
+    │                                         | issuer_mismatch | audience_mismatch
+    │                                         | token_expired | token_not_yet_valid
+    │                                         | email_not_verified | email_not_allowed
     ├── NormalizationError            200     invalid_json | unexpected_shape | unknown_status ...
     │                                         (kept as a dead-letter record, acknowledged)
     ├── RequestError (gateway)        404 unknown_source · 405 · 413 body_too_large · 415 ...
     │   └── TooManyFailures (gateway) 429     too_many_failures (+ Retry-After)
-    └── TemporaryError                503     keys_unavailable
-        └── SinkUnavailable (gateway) 503     sink_unavailable | sink_timeout | shutting_down
+    └── TemporaryError                503     keys_unavailable | subscribe_failed
+        ├── SinkUnavailable (gateway) 503     sink_unavailable | sink_timeout | shutting_down
+        └── DedupeUnavailable (gw)    503     dedupe_unavailable | delivery_in_progress
 
 Catch ``GatewayError`` broadly and recover narrowly. Verification code converts every
 ``ValueError``, ``binascii.Error``, ``KeyError`` or ``TypeError`` it could meet into a

@@ -10,7 +10,9 @@ from adapters.declarative.adapter import GenericAdapter
 from adapters.errors import ConfigError
 from adapters.presets import preset_adapters
 from adapters.providers.abstrakt import AbstraktAdapter
+from adapters.providers.aws_sns import SnsAdapter
 from adapters.providers.fal import FalAdapter
+from adapters.providers.gcp_pubsub import PubSubAdapter
 from adapters.providers.instantapi import InstantAPIAdapter
 from adapters.providers.openai import OpenAIAdapter
 from adapters.providers.replicate import ReplicateAdapter
@@ -33,6 +35,8 @@ ADAPTERS: Mapping[str, type[Adapter]] = _build(
     OpenAIAdapter,
     AbstraktAdapter,
     InstantAPIAdapter,
+    SnsAdapter,
+    PubSubAdapter,
     GenericAdapter,
     *preset_adapters(),
 )

@@ -6,6 +6,7 @@ Everything binds to 127.0.0.1 on free ports, and everything started is stopped a
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -222,3 +223,46 @@ def poll_ready(admin_port: int, timeout: float, exited: Callable[[], str | None]
             pass
         time.sleep(0.1)
     raise TimeoutError(f"gateway not ready on {url}")
+
+
+class RedisProcess:
+    """A ``redis-server`` (Debian's package) on a free port, no persistence: the shared dedupe
+    store of the ``dedupe.kind: redis`` variant."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is missing: make system-deps")
+        self.port = free_port()
+        directory = workdir / "redis"
+        directory.mkdir(exist_ok=True)
+        self.service = Service(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
+             "--save", "", "--appendonly", "no"],
+            directory / "redis.log",
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            if self.service.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.service.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.service.stop()
+                raise TimeoutError("redis-server not answering")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def pid(self) -> list[int]:
+        return [self.service.pid] if self.service.proc.poll() is None else []
+
+    def stop(self) -> None:
+        self.service.stop()

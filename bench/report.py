@@ -111,6 +111,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"({_flatness(soak.get('flat'))}). "
         f"Kafka: {_f(results['kafka']['answered_2xx'])} answered 2xx, "
         f"{_f(results['kafka']['records'])} records, {_f(results['kafka']['missing'])} missing.",
+    ]
+    lines += _redis_lines(results)
+    lines += [
         "",
         "| target | goal | measured | met |",
         "|---|---|---:|---|",
@@ -123,6 +126,26 @@ def markdown(results: dict[str, Any]) -> str:
     if results.get("notes"):
         lines += ["", "Notes: " + "; ".join(results["notes"])]
     return "\n".join(lines) + "\n"
+
+
+def _redis_lines(results: dict[str, Any]) -> list[str]:
+    """The shared dedupe variant: its own figures, and ratios to in-memory dedupe."""
+    r = results.get("dedupe_redis")
+    if r is None:
+        return []
+    half = next((x for x in r["rates"] if x["fraction"] == 0.5), None)
+    latency = _lat(half["gateway"]["latency_ms"]) if half else "-"
+    return [
+        "",
+        f"Redis dedupe ({LABELS.get(r['set'], r['set'])}, dedupe.kind redis, a local "
+        f"redis-server, same run): max {_f(r['max']['rps'])} req/s = x "
+        f"{_f(r['throughput_ratio_to_memory'], 3)} of in-memory dedupe "
+        f"({_f(r['throughput_ratio'], 3)} of the ceiling); CPU per delivery x "
+        f"{_f(r['cpu_per_request_ratio_to_memory'], 3)} of in-memory dedupe, plus "
+        f"{_f(r['redis_cpu_us_per_request'], 0)} µs in redis-server; p50 / p99 / p99.9 at 50 % "
+        f"of its maximum {latency} ms (p99 x {_f(r['p99_at_half_load_ratio_to_memory'], 2)} of "
+        f"in-memory dedupe at its own half load); missing {_f(r['kafka']['missing'])}.",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,4 +179,4 @@ def quick(results: dict[str, Any]) -> str:
         f"{rate['gateway']['latency_ms']['p99']:.1f} ms "
         f"(p99 {rate['latency_ratio']['p99']:.1f} x ceiling); "
         f"missing {s['kafka']['missing']}\n"
-    )
+    ) + "".join(line + "\n" for line in _redis_lines(results) if line)

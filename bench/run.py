@@ -16,7 +16,10 @@ the ceiling measured minutes apart under the same conditions:
    * the gateway is stopped (it flushes) and the topic is read back: every event id answered
      2xx must be there;
 3. ``--workers 2`` on the mixed set: maximum throughput, the scaling ratio to one worker;
-4. the results: ``<out>/<timestamp>.json`` (everything), ``<out>/latest.md`` (a table).
+4. the mixed set again with the shared dedupe store (``dedupe.kind: redis``, a local
+   ``redis-server``): throughput and CPU per delivery as ratios to in-memory dedupe, latency
+   at half of its own maximum;
+5. the results: ``<out>/<timestamp>.json`` (everything), ``<out>/latest.md`` (a table).
 
 Memory (VmRSS/VmHWM) and CPU time of every process are sampled all along (``sampler.py``).
 """
@@ -45,7 +48,7 @@ from typing import Any
 from bench import deliveries, report
 from bench.deliveries import SETS, Signer
 from bench.kafka_check import check
-from bench.procs import Broker, Service, start_ceiling, start_gateway
+from bench.procs import Broker, RedisProcess, Service, start_ceiling, start_gateway
 from bench.sampler import Sampler, slope_per_minute
 from gateway.settings import load_settings
 
@@ -67,6 +70,9 @@ class Plan:
     sample_interval_s: float
     #: Requests pre-signed per expected request of a wrk phase (there must never be too few).
     headroom: float
+    #: The set run again with ``dedupe.kind: redis`` (a local redis-server), for ratios to
+    #: the in-memory dedupe of the same set in the same run.
+    redis_dedupe_set: str | None = "mixed"
 
 
 FULL = Plan(
@@ -212,7 +218,7 @@ class Run:
         seconds = max(1e-9, end - start)
         cpu = {
             r: self.sampler.cpu_between(r, start, end)
-            for r in ("gateway", "ceiling", "broker", "generator")
+            for r in ("gateway", "ceiling", "broker", "generator", "redis")
         }
         machine = self.sampler.machine_between(start, end)
         ours = sum(v for v in cpu.values() if v is not None)
@@ -235,13 +241,17 @@ class Run:
 
     # -- scenarios ------------------------------------------------------------------------
 
-    def scenario(self, set_name: str, soak: bool) -> dict[str, Any]:
+    def scenario(
+        self, set_name: str, soak: bool, variant: str = "", env: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One provider set on one gateway; ``variant`` names extra settings (``env``)."""
         plan = self.plan
         assert self.broker is not None
-        topic = f"bench.{self.run_id}.{set_name}.w1"
-        self.say(f"{set_name}: starting the gateway (topic {topic})")
+        name = f"{set_name}-{variant}" if variant else set_name
+        topic = f"bench.{self.run_id}.{name}.w1"
+        self.say(f"{name}: starting the gateway (topic {topic})")
         gateway, port, _admin = start_gateway(
-            self.workdir, set_name, self.broker.bootstrap, topic, 1, self.gateway_env
+            self.workdir, name, self.broker.bootstrap, topic, 1, {**self.gateway_env, **(env or {})}
         )
         self.sampler.watch("gateway", gateway.worker_pids)
         ids_files: list[Path] = []
@@ -250,8 +260,8 @@ class Run:
         try:
             # Warm-up: the gateway's and the ceiling's first seconds are not measured. It also
             # tells how many requests to pre-sign for the measured phase.
-            warm_file = self.signed_file(f"{set_name}-warm", set_name, int(3000 * plan.warmup_s))
-            warm_ids = self.workdir / f"{set_name}-warm.ids"
+            warm_file = self.signed_file(f"{name}-warm", set_name, int(3000 * plan.warmup_s))
+            warm_ids = self.workdir / f"{name}-warm.ids"
             warm = self.wrk(port, warm_file, plan.warmup_s, warm_ids, wrap=False)
             ids_files.append(warm_ids)
             answered += warm["ok"]
@@ -260,9 +270,9 @@ class Run:
                 self.ceiling_warm = True
             expected = max(200, math.ceil(warm["rps"] * plan.max_s * plan.headroom))
 
-            self.say(f"{set_name}: maximum throughput (wrk, {plan.connections} connections)")
-            max_file = self.signed_file(f"{set_name}-max", set_name, expected)
-            max_ids = self.workdir / f"{set_name}-max.ids"
+            self.say(f"{name}: maximum throughput (wrk, {plan.connections} connections)")
+            max_file = self.signed_file(f"{name}-max", set_name, expected)
+            max_ids = self.workdir / f"{name}-max.ids"
             gw_max = self.wrk(port, max_file, plan.max_s, max_ids, wrap=False)
             self.usage(gw_max, "gateway")
             ids_files.append(max_ids)
@@ -270,7 +280,7 @@ class Run:
             ceiling_max = self.wrk(self.ceiling_port, max_file, plan.max_s, None, wrap=True)
             self.usage(ceiling_max, "ceiling")
             if gw_max["exhausted"]:
-                self.notes.append(f"{set_name}: max phase used up its {expected} requests early")
+                self.notes.append(f"{name}: max phase used up its {expected} requests early")
             result["max"] = gw_max
             result["ceiling_max"] = ceiling_max
             result["throughput_ratio"] = _ratio(gw_max["rps"], ceiling_max["rps"])
@@ -278,11 +288,11 @@ class Run:
                 gw_max["cpu_us_per_request"], ceiling_max["cpu_us_per_request"]
             )
 
-            self.say(f"{set_name}: fixed rates {plan.rate_fractions} of {gw_max['rps']:.0f}/s")
+            self.say(f"{name}: fixed rates {plan.rate_fractions} of {gw_max['rps']:.0f}/s")
             phases = []
             for fraction in plan.rate_fractions:
                 rate = max(1.0, gw_max["rps"] * fraction)
-                ids = self.workdir / f"{set_name}-rate{int(fraction * 100)}.ids"
+                ids = self.workdir / f"{name}-rate{int(fraction * 100)}.ids"
                 ids_files.append(ids)
                 common = {"set": set_name, "rate": rate, "duration": plan.rate_s,
                           "connections": plan.connections}  # fmt: skip
@@ -318,10 +328,10 @@ class Run:
             code = gateway.stop()
         result["gateway_exit_code"] = code
         result["peak_rss_mb"] = self.peak_rss("gateway", result)
-        self.say(f"{set_name}: reading topic {topic} back")
+        self.say(f"{name}: reading topic {topic} back")
         result["kafka"] = check(self.broker.bootstrap, topic, ids_files, answered)
         self.say(
-            f"{set_name}: max {gw_max['rps']:.0f}/s = {result['throughput_ratio']:.3f} of the "
+            f"{name}: max {gw_max['rps']:.0f}/s = {result['throughput_ratio']:.3f} of the "
             f"ceiling ({ceiling_max['rps']:.0f}/s); missing {result['kafka']['missing']}"
         )
         return result
@@ -449,6 +459,53 @@ class Run:
             "kafka": kafka,
         }
 
+    def redis_dedupe(self, set_name: str, memory: dict[str, Any]) -> dict[str, Any]:
+        """``set_name`` again with the shared dedupe store; ratios to ``memory`` (the same set
+        with in-memory dedupe, minutes before, same run)."""
+        self.say("starting redis-server for the shared dedupe variant")
+        redis = RedisProcess(self.workdir)
+        self.sampler.watch("redis", redis.pid)
+        env = {
+            "WEBHOOK_GATEWAY_DEDUPE__KIND": "redis",
+            "WEBHOOK_GATEWAY_DEDUPE__REDIS__URL__ID": "bench",
+            "WEBHOOK_GATEWAY_DEDUPE__REDIS__URL__VALUE": redis.url,
+            "WEBHOOK_GATEWAY_DEDUPE__REDIS__KEY_PREFIX": f"bench-{self.run_id}",
+        }
+        try:
+            result = self.scenario(set_name, soak=False, variant="redis", env=env)
+        finally:
+            self.sampler.sample_now()
+            self.sampler.unwatch("redis")
+            redis.stop()
+        gw_max = result["max"]
+        redis_cpu = self.sampler.cpu_between("redis", gw_max["started_at"], gw_max["ended_at"])
+        half = next((r for r in result["rates"] if r["fraction"] == 0.5), None)
+        memory_half = next((r for r in memory["rates"] if r["fraction"] == 0.5), None)
+        p99 = half["gateway"]["latency_ms"].get("p99") if half else None
+        memory_p99 = memory_half["gateway"]["latency_ms"].get("p99") if memory_half else None
+        result.update(
+            {
+                "variant": "dedupe.kind redis (local redis-server, no persistence)",
+                "throughput_ratio_to_memory": _ratio(gw_max["rps"], memory["max"]["rps"]),
+                "cpu_per_request_ratio_to_memory": _ratio(
+                    gw_max["cpu_us_per_request"], memory["max"]["cpu_us_per_request"]
+                ),
+                "redis_cpu_us_per_request": (
+                    redis_cpu / gw_max["ok"] * 1e6
+                    if redis_cpu is not None and gw_max["ok"]
+                    else None
+                ),
+                "p99_at_half_load_ms": p99,
+                "p99_at_half_load_ratio_to_memory": _ratio(p99, memory_p99),
+            }
+        )
+        self.say(
+            f"redis dedupe: throughput x {_f3(result['throughput_ratio_to_memory'])}, CPU per "
+            f"delivery x {_f3(result['cpu_per_request_ratio_to_memory'])} of memory dedupe; "
+            f"p99 at half load {_f3(p99)} ms"
+        )
+        return result
+
     # -- the whole run --------------------------------------------------------------------
 
     def execute(self) -> dict[str, Any]:
@@ -483,6 +540,10 @@ class Run:
             base = "mixed" if "mixed" in scenarios else plan.sets[-1]
             if plan.scaling_workers > 1:
                 results["scaling"] = self.scaling(base, scenarios[base])
+            if plan.redis_dedupe_set is not None and plan.redis_dedupe_set in scenarios:
+                results["dedupe_redis"] = self.redis_dedupe(
+                    plan.redis_dedupe_set, scenarios[plan.redis_dedupe_set]
+                )
         finally:
             if self.ceiling is not None:
                 self.ceiling.stop()
@@ -511,6 +572,10 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or b == 0:
         return None
     return a / b
+
+
+def _f3(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _iso(t: float) -> str:
@@ -630,6 +695,8 @@ def kafka_summary(results: dict[str, Any]) -> dict[str, Any]:
     runs = {n: s["kafka"] for n, s in results["scenarios"].items()}
     if "scaling" in results:
         runs["scaling"] = results["scaling"]["kafka"]
+    if "dedupe_redis" in results:
+        runs["dedupe_redis"] = results["dedupe_redis"]["kafka"]
     return {
         "runs": {
             n: {
@@ -674,6 +741,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if soak is not None:
         out.append(_target("RSS flat over the soak (MB/min, second half)", "abs(slope) <= 0.2",
                            soak["slope_mb_per_min_second_half"], soak["flat"]))  # fmt: skip
+    redis = results.get("dedupe_redis")
+    if redis is not None:
+        p99 = redis["p99_at_half_load_ms"]
+        name = f"{redis['set']} p99 at 50% load with Redis dedupe (ms, incl. Kafka ack)"
+        out.append(_target(name, "<= 10", p99, p99 is not None and p99 <= 10))
     missing = results["kafka"]["missing"]
     out.append(_target("records missing from Kafka", "== 0", missing, missing == 0))
     return out

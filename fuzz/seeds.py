@@ -27,6 +27,27 @@ _PLAIN_BODIES = (
 )
 
 
+def _unmappable(body: bytes) -> bytes:
+    """The sample with every status-like field set to a value no mapping knows: authentic
+    and unmappable, so the dead-letter path is seeded too."""
+    import json
+
+    def walk(node: object) -> object:
+        if isinstance(node, dict):
+            return {
+                k: "no-such-status" if k in ("status", "state", "event", "type") else walk(v)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    try:
+        return json.dumps(walk(json.loads(body))).encode()
+    except ValueError:
+        return body
+
+
 def _bodies(target: deliveries.DeliveryTarget) -> Iterator[bytes]:
     provider = target.adapter.provider
     for example in names(provider):
@@ -49,6 +70,8 @@ def _delivery_seeds(provider: str) -> Iterator[bytes]:
             body, sign=True, delivery_id=delivery_id, extra=((0, "00"),), replace=True
         )
         yield deliveries.encode(body, sign=True, delivery_id=delivery_id, offset=-400)
+        yield deliveries.encode(body, sign=True, delivery_id=delivery_id, wrong_credentials=True)
+        yield deliveries.encode(_unmappable(body), sign=True, delivery_id=delivery_id)
     yield deliveries.encode(b'{"not": "a job"}', sign=True, delivery_id="msg_2")
     yield deliveries.encode(b"\xff\xfe not json", sign=True, delivery_id="msg_3")
     yield deliveries.encode(b"[1, 2, 3]", sign=True, delivery_id="msg_4")

@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from adapters import Adapter, AdapterServices, ConfigError, build_adapter
 from adapters.base import Fetcher, Reply, RequestMeta
 from gateway.client_address import ClientAddressResolver, in_networks, parse_networks
-from gateway.dedupe import DedupeStore
+from gateway.dedupe import build_dedupe
 from gateway.errors import RequestError, TooManyFailures
 from gateway.failure_budget import ClientKey, FailureBudget, budget_key
 from gateway.ingest import Outcome, Pipeline, Source
@@ -109,7 +109,10 @@ def create_app(
         for warning in adapter.warnings():
             log.warning("source_config_warning", source=name, warning=warning)
 
-    dedupe = DedupeStore(settings.dedupe.max_entries, settings.dedupe.ttl_seconds)
+    def on_store_error(operation: str, reason: str) -> None:
+        metrics.child(metrics.dedupe_store_errors, operation, reason).inc()
+
+    dedupe = build_dedupe(settings, on_store_error)
     pipeline = Pipeline(
         sources,
         sink,
@@ -159,6 +162,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         timeout=aiohttp.ClientTimeout(total=10), raise_for_status=False
     )
     await sink.start()
+    await pipeline.dedupe.start()
     for source in pipeline.sources.values():
         try:
             await source.adapter.start()
@@ -172,6 +176,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         for source in pipeline.sources.values():
             await source.adapter.close()
         await sink.close()
+        await pipeline.dedupe.close()
         await state.http.close()
 
 
@@ -423,7 +428,10 @@ def _record(
         metrics.child(metrics.dead_letters, label, outcome.reason or "unknown").inc()
         stats.published(label, sink.dead_letter_topic())
     elif outcome.outcome == "unavailable" and outcome.reason:
-        metrics.child(metrics.publish_failures, sink.kind, outcome.reason).inc()
+        if outcome.publish_seconds is not None:  # the sink was asked, and failed
+            metrics.child(metrics.publish_failures, sink.kind, outcome.reason).inc()
+        else:  # 503 before any publish (keys, a handshake's fetch): not the sink's fault
+            metrics.child(metrics.request_errors, label, outcome.reason).inc()
 
 
 def _log(request_id: str, source: str, provider: str, outcome: Outcome, elapsed: float) -> None:
@@ -466,7 +474,11 @@ def create_admin_app(public: web.Application) -> web.Application:
 
     async def readyz(_: web.Request) -> web.Response:
         ready, checks = is_ready(public)
-        return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+        # A degraded dedupe store is shown, not failed: deliveries still go through.
+        dedupe = {"kind": public[PIPELINE].dedupe.kind, "state": public[PIPELINE].dedupe.health()}
+        return web.json_response(
+            {"ready": ready, "checks": checks, "dedupe": dedupe}, status=200 if ready else 503
+        )
 
     admin.router.add_get("/metrics", metrics_handler)
     admin.router.add_get("/healthz", healthz)

@@ -22,6 +22,9 @@ CONFIG_ENV = "WEBHOOK_GATEWAY_CONFIG"
 DEFAULT_CONFIG = "deploy/gateway.example.yaml"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 PROVIDER_DOCS = Path(__file__).resolve().parent.parent / "docs" / "providers.md"
+CHART_SCHEMA = (
+    Path(__file__).resolve().parent.parent / "helm" / "webhook-gateway" / "values.schema.json"
+)
 
 
 def _config_path(args: argparse.Namespace) -> str | None:
@@ -60,7 +63,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for name, spec in specs.items():
         adapters[name] = build_adapter(spec, offline)  # compiles options, decodes keys
         check_replay_window(settings, name, adapters[name])
+    from gateway.dedupe.factory import check_dedupe
+
+    dedupe = check_dedupe(settings)  # resolves the Redis secrets; connects nothing
     print(f"ok: {len(specs)} source(s), sink {settings.sink.kind}, mode {settings.mode}")
+    print(f"  dedupe: {dedupe}")
     for name, spec in sorted(specs.items()):
         keys = [s.id for s in spec.secrets] + [k.id for k in spec.public_keys]
         print(f"  /webhooks/{name}: provider {spec.provider}, keys {', '.join(keys) or '-'}")
@@ -110,7 +117,10 @@ def cmd_send(args: argparse.Namespace) -> int:
         raw = Path(args.body).read_bytes()
     else:
         configured = adapter.examples()
-        example = args.example or ("succeeded" if not configured else sorted(configured)[0])
+        shipped = example_names(spec.provider)
+        # Job providers ship "succeeded"; a passthrough sender names its samples by event.
+        default = "succeeded" if "succeeded" in shipped or not shipped else shipped[0]
+        example = args.example or (default if not configured else sorted(configured)[0])
         try:
             raw = _example_body(spec.provider, configured, example, job_id=job_id, now=now)
         except KeyError as exc:
@@ -122,10 +132,14 @@ def cmd_send(args: argparse.Namespace) -> int:
     delivery_id = args.delivery_id or (
         job_id if spec.provider == "fal" else f"msg_{uuid.uuid4().hex}"
     )
-    form = "application/x-www-form-urlencoded" in adapter.extra_content_types
+    raw, signed_headers = adapter.sign_delivery(raw, now, delivery_id=delivery_id)
+    # A source that takes forms and JSON (``body_format: auto``) gets a JSON body as JSON.
+    form = "application/x-www-form-urlencoded" in adapter.extra_content_types and (
+        raw.lstrip()[:1] not in (b"{", b"[")
+    )
     headers = {
         "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
-        **adapter.sign(raw, now, delivery_id=delivery_id),
+        **signed_headers,
     }
     wildcard = settings.listen.host in ("0.0.0.0", "::")  # noqa: S104 - a comparison, not a bind
     host = "127.0.0.1" if wildcard else settings.listen.host
@@ -165,13 +179,17 @@ def cmd_examples(args: argparse.Namespace) -> int:
 
 
 def cmd_events_tail(args: argparse.Namespace) -> int:
-    from gateway.sinks.local_log import DEAD_LETTERS_FILE, EVENTS_FILE
+    from gateway.sinks.local_log import DEAD_LETTERS_FILE, EVENTS_FILE, WEBHOOK_EVENTS_FILE
     from gateway.tail import tail, tail_kafka
 
     settings = _settings(args)
     if settings.sink.kind == "kafka" and args.directory is None:
         kafka = settings.sink.kafka
-        topic = kafka.dead_letter_topic if args.dead_letters else (args.topic or kafka.topic)
+        topic = args.topic or kafka.topic
+        if args.dead_letters:
+            topic = kafka.dead_letter_topic
+        elif args.webhook_events:
+            topic = kafka.webhook_topic
         return asyncio.run(
             tail_kafka(
                 kafka.bootstrap_servers,
@@ -182,8 +200,12 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
             )
         )
     directory = Path(args.directory or settings.sink.local.directory)
-    path = directory / (DEAD_LETTERS_FILE if args.dead_letters else EVENTS_FILE)
-    return tail(path, lines=args.lines, follow=args.follow, pretty=args.pretty)
+    name = EVENTS_FILE
+    if args.dead_letters:
+        name = DEAD_LETTERS_FILE
+    elif args.webhook_events:
+        name = WEBHOOK_EVENTS_FILE
+    return tail(directory, name, lines=args.lines, follow=args.follow, pretty=args.pretty)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -221,13 +243,16 @@ def cmd_docs(args: argparse.Namespace) -> int:
     from gateway import provider_docs
 
     out = Path(args.out) if args.out else PROVIDER_DOCS
+    chart = Path(args.chart) if args.chart else CHART_SCHEMA
     if args.check:
-        if provider_docs.drifted(out):
-            print(f"drift: {out} differs from the registry; run `webhook-gateway docs`")
-            return 1
-        return 0
+        drift = [p for p, bad in ((out, provider_docs.drifted(out)),
+                                  (chart, provider_docs.chart_drifted(chart))) if bad]  # fmt: skip
+        for path in drift:
+            print(f"drift: {path} differs from the registry; run `webhook-gateway docs`")
+        return 1 if drift else 0
     provider_docs.write(out)
-    print(f"wrote {out}")
+    provider_docs.write_chart(chart)
+    print(f"wrote {out} and the provider names in {chart}")
     return 0
 
 
@@ -276,7 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-n", "--lines", type=int, default=10)
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
-    p.add_argument("--dead-letters", action="store_true", help="read dead letters instead")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--dead-letters", action="store_true", help="read dead letters instead")
+    which.add_argument(
+        "--webhook-events",
+        action="store_true",
+        help="read the passthrough webhook events instead (sink.kafka.webhook_topic on Kafka)",
+    )
     p.add_argument("--pretty", action="store_true", help="indent each event")
     p.add_argument("--directory", help="local log directory (default: from the settings)")
     p.add_argument(
@@ -302,8 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="exit 1 if the files differ")
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("docs", help="write (or --check) docs/providers.md from the registry")
+    p = sub.add_parser(
+        "docs", help="write (or --check) docs/providers.md and the chart's provider names"
+    )
     p.add_argument("--out", help="file (default: docs/providers.md in the source tree)")
+    p.add_argument("--chart", help="the chart's values.schema.json (default: in the source tree)")
     p.add_argument("--check", action="store_true", help="exit 1 if the file differs")
     p.set_defaults(func=cmd_docs)
     return parser

@@ -32,8 +32,18 @@ class SinkUnavailable(TemporaryError):
     """The sink could not durably accept the event in time: 503 + Retry-After."""
 
 
+class DedupeUnavailable(TemporaryError):
+    """The shared dedupe store cannot say whether a delivery is new: 503 + Retry-After.
+
+    ``dedupe_unavailable``: the store failed and ``dedupe.on_store_error`` is ``reject``;
+    ``delivery_in_progress``: another replica's copy was still being written when the wait
+    (the publish deadline) ran out.
+    """
+
+
 __all__ = [
     "ConfigError",
+    "DedupeUnavailable",
     "GatewayError",
     "NormalizationError",
     "RequestError",

@@ -38,7 +38,7 @@ from gateway import event_id as ids
 from gateway.client_address import IPNetwork
 from gateway.deadlines import Deadlines
 from gateway.dedupe import DedupeStore
-from gateway.errors import SinkUnavailable
+from gateway.errors import DedupeUnavailable, SinkUnavailable
 from gateway.sinks.base import Sink
 from schemas import DeadLetter, Delivery, JobEvent, WebhookEvent
 
@@ -192,15 +192,21 @@ class Pipeline:
                 outcome.retry_after = self._retry_after
                 outcome.publish_seconds = elapsed
                 return outcome
-            self.dedupe.commit(claimed)
+            await self.dedupe.commit(claimed)
             done = self._outcome(200, "accepted", verified, claimed)
             done.publish_seconds = elapsed
             done.passthrough = isinstance(event, WebhookEvent)
             claimed = None
+        except DedupeUnavailable as exc:
+            # Not a sink failure (outcome "refused"): dedupe_store_errors_total counts it.
+            refused = self._outcome(503, "refused", verified, None, exc.reason)
+            refused.retry_after = self._retry_after
+            return refused
+        else:
             return done
         finally:
             if claimed is not None:
-                self.dedupe.release(claimed)
+                await self.dedupe.release(claimed)
 
     async def _handshake(
         self, adapter: Adapter, payload: Any, verified: Verified, request: RequestMeta
@@ -261,12 +267,12 @@ class Pipeline:
         elapsed = self._perf() - started
         if failure is not None:
             if claimed is None:
-                self.dedupe.release(event_id)
+                await self.dedupe.release(event_id)
             outcome = self._outcome(503, "unavailable", verified, event_id, failure)
             outcome.retry_after = self._retry_after
             outcome.publish_seconds = elapsed
             return outcome
-        self.dedupe.commit(event_id)
+        await self.dedupe.commit(event_id)
         done = self._outcome(200, "dead_letter", verified, event_id, error.reason)
         done.publish_seconds = elapsed
         return done

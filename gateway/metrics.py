@@ -67,6 +67,14 @@ class Metrics:
             ("source", "reason"),
             registry=r,
         )
+        self.dedupe_store_errors = Counter(
+            f"{PREFIX}_dedupe_store_errors",
+            "Shared dedupe store (Redis) calls that failed, timed out or were skipped while it "
+            "was failing, by operation (claim, commit, release, start) and reason (timeout, "
+            "connection, error, unavailable).",
+            ("operation", "reason"),
+            registry=r,
+        )
         self.in_flight = Gauge(
             f"{PREFIX}_in_flight_requests",
             "Webhook requests being handled now.",

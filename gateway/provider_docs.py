@@ -1,12 +1,15 @@
 """``docs/providers.md``, generated from the registry: each adapter's ``info`` is its row.
 
 The file is written by ``webhook-gateway docs`` and checked for drift by the tests, like the
-JSON Schema files, so the table can never disagree with the code.
+JSON Schema files, so the table can never disagree with the code. The same command keeps the
+Helm chart's list of provider names (``values.schema.json``) equal to the registry.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from adapters import ADAPTERS
 
@@ -67,3 +70,24 @@ def write(path: Path) -> None:
 
 def drifted(path: Path) -> bool:
     return not path.is_file() or path.read_text(encoding="utf-8") != render()
+
+
+def _chart_schema(path: Path) -> tuple[str, dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return text, document
+
+
+def chart_with_providers(path: Path) -> str:
+    """The chart's values schema with the provider enum set to the registry's names."""
+    _, document = _chart_schema(path)
+    document["definitions"]["source"]["properties"]["provider"]["enum"] = sorted(ADAPTERS)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_chart(path: Path) -> None:
+    path.write_text(chart_with_providers(path), encoding="utf-8")
+
+
+def chart_drifted(path: Path) -> bool:
+    return _chart_schema(path)[0] != chart_with_providers(path)

@@ -116,13 +116,23 @@ async def _aiter(
             yield record
 
 
-def read_local(path: Path) -> Iterator[DeadLetter]:
-    if not path.exists():
-        return
-    with path.open("rb") as handle:
-        for line in handle:
-            if line.strip():
-                yield DeadLetter.model_validate_json(line)
+def read_local(directory: Path, unreadable: Counter[str] | None = None) -> Iterator[DeadLetter]:
+    """The dead letters in ``directory``, oldest first across rotated segments. A line that
+    holds no valid record (torn by a crash) is counted in ``unreadable``, not fatal."""
+    from pydantic import ValidationError
+
+    from gateway.sinks.local_log import DEAD_LETTERS_FILE
+    from gateway.sinks.log_files import log_records
+
+    for record in log_records(directory, DEAD_LETTERS_FILE):
+        try:
+            if record is not None:
+                yield DeadLetter.model_validate_json(record)
+                continue
+        except ValidationError:
+            pass
+        if unreadable is not None:
+            unreadable["unreadable_line"] += 1
 
 
 async def read_kafka(bootstrap: str, topic: str) -> AsyncIterator[DeadLetter]:
@@ -162,21 +172,22 @@ async def replay_configured(
     import asyncio
 
     from gateway.sinks.factory import build_sink
-    from gateway.sinks.local_log import DEAD_LETTERS_FILE
 
     sink = build_sink(settings)
     records: AsyncIterator[DeadLetter] | Iterable[DeadLetter]
+    unreadable = Counter[str]()
     if settings.sink.kind == "kafka":
         kafka = settings.sink.kafka
         records = read_kafka(kafka.bootstrap_servers, kafka.dead_letter_topic)
     else:
-        records = list(read_local(Path(settings.sink.local.directory) / DEAD_LETTERS_FILE))
+        # Read whole before publishing: the sink may rotate the files it appends to.
+        records = list(read_local(Path(settings.sink.local.directory), unreadable))
     await sink.start()
     try:
         async with asyncio.timeout(connect_timeout_seconds):
             while not sink.ready():  # noqa: ASYNC110 - the sink exposes no ready event
                 await asyncio.sleep(0.1)
-        return await replay(
+        report = await replay(
             settings,
             records,
             sink,
@@ -184,5 +195,7 @@ async def replay_configured(
             reason_filter=reason_filter,
             dry_run=dry_run,
         )
+        report.skipped.update(unreadable)
+        return report
     finally:
         await sink.close()

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gateway import fd_limit
 from gateway.app import STATE, create_admin_app, create_app
+from gateway.errors import ConfigError
 from gateway.logs import get_logger
 from gateway.settings import Settings
 
@@ -105,6 +106,13 @@ def _port(site: web.TCPSite) -> int:
 def run(settings: Settings, workers: int = 1) -> int:
     """Serve in this process, or with ``workers > 1`` in that many child processes."""
     if workers > 1:
+        if settings.sink.kind == "local":
+            # One process writes a local log (docs/local-log.md): say so before forking,
+            # rather than let every worker but one die on the directory's lock.
+            raise ConfigError(
+                "local_sink_one_worker",
+                "the local log has one writer: serve with --workers 1, or use the Kafka sink",
+            )
         return _run_workers(settings, workers)
     return _run_one(settings, 0, 1)
 
@@ -133,8 +141,9 @@ def _worker_main(settings: Settings, worker: int, workers: int, log_level: str, 
 def _run_workers(settings: Settings, workers: int) -> int:
     """Start ``workers`` processes sharing the public port; forward SIGTERM/SIGINT to them.
 
-    Each worker dedupes on its own, so a redelivery landing on another worker can be published
-    twice: the same at-least-once contract as several replicas (consumers dedupe by event_id).
+    With in-memory dedupe each worker dedupes on its own, so a redelivery landing on another
+    worker can be published twice (the at-least-once contract of several replicas; consumers
+    dedupe by event_id); ``dedupe.kind: redis`` shares one store between them.
     """
     import multiprocessing
 

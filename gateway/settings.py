@@ -168,15 +168,116 @@ class LimitsConfig(_Strict):
     failure_budget_max_clients: int = Field(default=10_000, ge=1)
 
 
+class RedisTlsConfig(_Strict):
+    """TLS to Redis (also implied by a ``rediss://`` URL). Certificates are secret references:
+    the CA's PEM text may come from any of them; the client certificate and key must be files,
+    which is how TLS libraries load them."""
+
+    enabled: bool = False
+    ca: SecretRef | None = None
+    client_cert: SecretRef | None = None
+    client_key: SecretRef | None = None
+    check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _files(self) -> RedisTlsConfig:
+        for name in ("client_cert", "client_key"):
+            ref = getattr(self, name)
+            if ref is not None and ref.file is None:
+                raise ValueError(f"dedupe.redis.tls.{name}: give a file (TLS loads it from disk)")
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("dedupe.redis.tls: set both client_cert and client_key, or neither")
+        return self
+
+
+class RedisSentinelConfig(_Strict):
+    """A Sentinel-managed Redis: the sentinels to ask and the name of the monitored master."""
+
+    hosts: tuple[str, ...] = Field(min_length=1)
+    service_name: str = Field(min_length=1)
+    #: The sentinels' own password, when they require one (the master's is ``redis.password``).
+    password: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _hosts(self) -> RedisSentinelConfig:
+        for host in self.hosts:
+            name, sep, port = host.rpartition(":")
+            if not sep or not name or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"dedupe.redis.sentinel.hosts: {host!r} is not host:port")
+        return self
+
+
+class RedisDedupeConfig(_Strict):
+    """The shared dedupe store: one Redis (or Valkey) for every replica of a deployment."""
+
+    #: ``standalone`` (``url``), ``sentinel`` (``sentinel``). ``cluster`` is refused: see
+    #: docs/dedupe.md.
+    topology: Literal["standalone", "sentinel", "cluster"] = "standalone"
+    #: ``redis://host:6379/0``, ``rediss://`` for TLS, or ``unix:///path``; a secret reference,
+    #: since a URL may carry credentials. Standalone only.
+    url: SecretRef | None = None
+    username: str | None = None
+    password: SecretRef | None = None
+    #: Sentinel topology: which sentinels, which master; ``db`` picks the database there.
+    sentinel: RedisSentinelConfig | None = None
+    db: int = Field(default=0, ge=0)
+    tls: RedisTlsConfig = RedisTlsConfig()
+    #: Every key is ``<key_prefix>:dedupe:<event_id>``: one prefix per deployment sharing a Redis.
+    key_prefix: str = Field(default="webhook-gateway", pattern=r"^[A-Za-z0-9_.:{}-]{1,64}$")
+    #: Deadline of one Redis call; past it the store counts as failing (``on_store_error``).
+    timeout_seconds: float = Field(default=0.25, gt=0, le=5)
+    #: How long an owner's claim lives: longer than the publish deadline, so a live owner never
+    #: loses it, and short, so the claim of a process that died expires soon.
+    claim_ttl_seconds: float = Field(default=15.0, gt=0, le=3600)
+    #: After a failure, Redis is left alone this long before one request tries it again.
+    retry_interval_seconds: float = Field(default=1.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _topology(self) -> RedisDedupeConfig:
+        if self.topology == "cluster":
+            raise ValueError(
+                "Redis Cluster is not supported: use a standalone Redis (url) or one managed by "
+                "Sentinel (sentinel); see docs/dedupe.md"
+            )
+        if self.topology == "standalone" and (self.url is None or self.sentinel is not None):
+            raise ValueError("dedupe.redis: topology standalone needs url (and no sentinel)")
+        if self.topology == "sentinel" and (self.sentinel is None or self.url is not None):
+            raise ValueError("dedupe.redis: topology sentinel needs sentinel (and no url)")
+        return self
+
+
 class DedupeConfig(_Strict):
+    #: ``memory``: per process. ``redis``: shared by every replica, the memory store in front.
+    kind: Literal["memory", "redis"] = "memory"
+    #: The in-memory store (alone, or the first level in front of Redis).
     max_entries: int = Field(default=200_000, ge=1)
     ttl_seconds: int = Field(default=3600, ge=1)
+    #: Redis slow or down: ``publish`` the delivery anyway (at-least-once holds; consumers dedupe
+    #: by event_id) or ``reject`` it with 503 + Retry-After.
+    on_store_error: Literal["publish", "reject"] = "publish"
+    redis: RedisDedupeConfig | None = None
+
+    @model_validator(mode="after")
+    def _redis(self) -> DedupeConfig:
+        if self.kind == "redis" and self.redis is None:
+            raise ValueError("dedupe.kind redis needs dedupe.redis (url, or sentinel)")
+        return self
 
 
 class LocalSinkConfig(_Strict):
     directory: Path = Path("var/events")
     #: fsync before answering 2xx. Turning it off trades durability for speed: tests only.
     fsync: bool = True
+    # Rotation and retention, per file (events, webhook events, dead letters); ``null`` turns
+    # one off. The defaults bound each file's history to about 1 GiB and a week: docs/local-log.md.
+    #: Start a new segment once the active file holds this many bytes.
+    rotate_bytes: int | None = Field(default=64 * 1024 * 1024, ge=1024)
+    #: Start a new segment before writing to an active file whose first record is this old.
+    rotate_seconds: float | None = Field(default=86_400.0, gt=0)
+    #: Delete the oldest rotated segments while together they hold more than this.
+    retain_bytes: int | None = Field(default=1024 * 1024 * 1024, ge=0)
+    #: Delete rotated segments whose last record is older than this.
+    retain_seconds: float | None = Field(default=7 * 86_400.0, gt=0)
 
 
 class KafkaSinkConfig(_Strict):
@@ -251,6 +352,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"dedupe.ttl_seconds ({self.dedupe.ttl_seconds}) must cover the widest replay "
                 f"window ({widest} s), or a replayed delivery could pass as new"
+            )
+        redis = self.dedupe.redis
+        if redis is not None and redis.claim_ttl_seconds <= self.limits.publish_timeout_seconds:
+            raise ValueError(
+                f"dedupe.redis.claim_ttl_seconds ({redis.claim_ttl_seconds}) must be longer "
+                f"than limits.publish_timeout_seconds ({self.limits.publish_timeout_seconds}), "
+                "or a claim could expire while its owner is still publishing"
             )
         return self
 

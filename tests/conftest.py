@@ -1,4 +1,5 @@
-"""Shared fixtures. The Kafka broker fixture lives in ``tests/kafka_broker.py``."""
+"""Shared fixtures. The Kafka broker and Redis fixtures live in ``tests/kafka_broker.py`` and
+``tests/redis_server.py``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from gateway.settings import Settings
 from gateway.sinks.memory import MemorySink
 from tests.support import example_settings
 
-pytest_plugins = ["tests.kafka_broker"]
+pytest_plugins = ["tests.kafka_broker", "tests.redis_server"]
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, web.Application]]]
 

@@ -48,11 +48,15 @@ def wait_ready(
 
 @contextmanager
 def gateway_process(
-    config: Path, env: dict[str, str] | None = None, log: Path | None = None
+    config: Path,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    module: str = "gateway.cli",
 ) -> Iterator[subprocess.Popen[bytes]]:
+    """``module`` is what runs ``serve`` (tests/stalled_sink.py wraps the CLI)."""
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
+        [sys.executable, "-m", module, "serve", "--config", str(config)],
         env={**os.environ, **(env or {})},
         stdout=out,
         stderr=subprocess.STDOUT,

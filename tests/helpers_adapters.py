@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, MultiDict
 from nacl.signing import SigningKey
 
 import schemas
@@ -32,6 +33,7 @@ from adapters import (
     Verified,
     build_adapter,
 )
+from adapters.base import NO_REQUEST, RequestMeta
 from adapters.testing_keys import FAL_TEST_PUBLIC_X, V1A_TEST_PUBLIC
 from gateway import event_id as event_ids
 from gateway.ingest import build_event
@@ -80,6 +82,8 @@ FAL_SIG = (
 HMAC_SECRET = "whs-abstrakt-test-secret"
 
 PROVIDERS = ("fal", "standard-webhooks", "replicate", "openai", "abstrakt", "instantapi")
+#: RSA schemes that sign inside the body or need a fetcher: tested in their own modules.
+ASYMMETRIC_PROVIDERS = ("aws-sns", "gcp-pubsub")
 
 _SW_HEADERS = (
     "webhook-id",
@@ -244,6 +248,8 @@ def make_spec(
     options: Mapping[str, Any] | None = None,
     tolerance_seconds: int = 300,
     name: str = "test-source",
+    allow_unauthenticated: bool = False,
+    public_url: str | None = None,
 ) -> SourceSpec:
     return SourceSpec(
         name=name,
@@ -252,6 +258,8 @@ def make_spec(
         public_keys=tuple(NamedKey(i, v) for i, v in public_keys),
         tolerance_seconds=tolerance_seconds,
         options=dict(options or {}),
+        allow_unauthenticated=allow_unauthenticated,
+        public_url=public_url,
     )
 
 
@@ -378,17 +386,48 @@ def vector_spec(vector: Mapping[str, Any]) -> SourceSpec:
         public_keys=[(k["id"], k["value"]) for k in source.get("public_keys", [])],
         options=source.get("options", {}),
         tolerance_seconds=source.get("tolerance_seconds", 300),
+        allow_unauthenticated=source.get("allow_unauthenticated", False),
+        public_url=source.get("public_url"),
     )
 
 
 def vector_fetcher(vector: Mapping[str, Any]) -> FakeFetcher | None:
-    documents = vector.get("jwks")
-    if not documents:
+    """Serves the vector's ``jwks`` documents (as JSON) and ``fetch`` texts (as they are)."""
+    documents = vector.get("jwks") or {}
+    texts = vector.get("fetch")
+    if not documents and texts is None:
         return None
     fetcher = FakeFetcher()
     for url, doc in documents.items():
         fetcher.serve(url, json.dumps(doc).encode())
+    for url, text in (texts or {}).items():
+        fetcher.serve(url, text.encode())
     return fetcher
+
+
+def vector_request(vector: Mapping[str, Any]) -> RequestMeta:
+    """What the request line carried (``"request": {"path_token", "query", "url",
+    "content_type"}``), if anything. ``url`` is the public URL plus the received query, as a
+    sender signs it; its query, when given, is the request's."""
+    request = vector.get("request")
+    if not request:
+        return NO_REQUEST
+    url = request.get("url")
+    if url:
+        query_string = url.partition("?")[2]
+        query_all: MultiDict[str] = MultiDict(parse_qsl(query_string, keep_blank_values=True))
+    else:
+        query_all = MultiDict(request.get("query", {}))
+        query_string = urlencode(list(query_all.items()))
+    return RequestMeta(
+        method=request.get("method", "POST"),
+        query_string=query_string,
+        query={k: query_all[k] for k in query_all},
+        query_all=query_all,
+        path_token=request.get("path_token"),
+        url=url,
+        content_type=request.get("content_type"),
+    )
 
 
 def vector_headers(vector: Mapping[str, Any]) -> CIMultiDict[str]:

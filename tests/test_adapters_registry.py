@@ -21,6 +21,7 @@ from adapters.providers.fal import FalAdapter
 from adapters.registry import _build
 from adapters.testing_keys import FAL_TEST_PUBLIC_X, TEST_PUBLIC_KEYS, V1A_TEST_PUBLIC
 from tests.helpers_adapters import (
+    ASYMMETRIC_PROVIDERS,
     FAL_JWKS_URL,
     PROVIDERS,
     SIGNING_HEADERS,
@@ -37,7 +38,7 @@ BODY = json.dumps({"id": "job_1", "status": "succeeded", "request_id": "req-1"})
 
 def test_registry_lists_every_provider() -> None:
     presets = {preset.name for preset in PRESETS}
-    assert set(ADAPTERS) == set(PROVIDERS) | {"generic"} | presets
+    assert set(ADAPTERS) == {*PROVIDERS, *ASYMMETRIC_PROVIDERS, "generic", *presets}
     assert all(ADAPTERS[name].info is not None for name in ADAPTERS)
     for provider in PROVIDERS:
         cls = adapter_class(provider)

@@ -1,8 +1,9 @@
 """``make bench-smoke`` end to end, so the benchmark harness cannot rot.
 
 A few seconds of load per phase against a real gateway publishing to the session's real Kafka
-broker. It checks that the report is complete and that no delivery answered 2xx is missing from
-Kafka; it never checks timings (the machine is shared: figures are for ``make bench``).
+broker (deduplicating through a redis-server the harness starts, for the shared dedupe
+variant). It checks that the report is complete and that no delivery answered 2xx is missing
+from Kafka; it never checks timings (the machine is shared: figures are for ``make bench``).
 """
 
 from __future__ import annotations
@@ -79,11 +80,39 @@ def test_bench_smoke_end_to_end(kafka_broker: Broker, tmp_path: Path) -> None:
     assert report["scaling"]["workers"] == 2
     assert report["scaling"]["worker_processes_seen"] == 2
     assert report["scaling"]["kafka"]["missing"] == 0
+    redis = report["dedupe_redis"]  # the mixed set again, with the shared dedupe store
+    assert redis["set"] == "mixed"
+    assert redis["max"]["ok"] > 0
+    assert redis["max"]["duplicates"] == 0
+    assert redis["throughput_ratio_to_memory"] is not None
+    assert redis["cpu_per_request_ratio_to_memory"] is not None
+    assert redis["redis_cpu_us_per_request"] is not None
+    assert redis["p99_at_half_load_ms"] is not None
+    assert redis["kafka"]["missing"] == 0
+    assert "dedupe_redis" in report["kafka"]["runs"]
     assert report["kafka"]["missing"] == 0
     assert report["kafka"]["missing_by_count"] == 0
     assert report["kafka"]["records"] >= report["kafka"]["answered_2xx"] > 0
-    assert {t["target"] for t in report["targets"]} >= {"records missing from Kafka"}
+    assert {t["target"] for t in report["targets"]} >= {
+        "records missing from Kafka",
+        "mixed p99 at 50% load with Redis dedupe (ms, incl. Kafka ack)",
+    }
 
     table = (out / "latest.md").read_text(encoding="utf-8")
     assert "| provider set |" in table
     assert "fal (Ed25519)" in table
+    assert "Redis dedupe (mixed (all six)" in table
+
+
+def test_dedupe_sizing_measures_a_real_redis_server() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.dedupe_sizing", "--keys", "2000"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    sizing = json.loads(result.stdout)
+    assert sizing["keys"] == 2000
+    assert sizing["key_example"].startswith("webhook-gateway:dedupe:evt_")
+    # A key, its value and its expiry take some bytes, and far fewer than a kilobyte.
+    for field in ("memory_usage_committed_bytes", "used_memory_growth_per_key_bytes"):
+        assert 40 < sizing[field] < 1000, sizing

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -380,3 +381,27 @@ def test_grafana_is_provisioned_with_the_dashboards(services: dict[str, Any]) ->
     for path in (provisioning / "dashboards").glob("*.y*ml"):
         for provider in yaml.safe_load(path.read_text(encoding="utf-8")).get("providers", []):
             assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+# --- Redis ---------------------------------------------------------------------------------------
+
+
+def test_redis_is_the_gateways_shared_dedupe_store(
+    compose_settings: Settings, services: dict[str, Any]
+) -> None:
+    redis = services["redis"]
+    assert re.fullmatch(r"redis:7\.\d+\.\d+-alpine", redis["image"])
+    assert redis["hostname"] == "redis"
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert services["gateway"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "/data" in mounts(redis)  # the append-only file survives `docker compose restart`
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--maxmemory-policy") + 1] == "volatile-lru"
+    dedupe = compose_settings.dedupe
+    assert dedupe.kind == "redis"
+    assert dedupe.redis is not None
+    assert dedupe.redis.url is not None
+    url = urlsplit(dedupe.redis.url.resolve(allow_inline=compose_settings.development))
+    assert (url.scheme, url.hostname, url.port or 6379) == ("redis", "redis", 6379)
+    assert "ports" not in redis  # only the gateway talks to it

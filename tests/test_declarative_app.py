@@ -456,3 +456,22 @@ def test_replay_window_longer_than_dedupe_is_refused() -> None:
     with pytest.raises(ConfigError) as caught:
         create_app(settings, sink=MemorySink(), metrics=Metrics())
     assert caught.value.reason == "replay_window_exceeds_dedupe"
+
+
+async def test_a_503_before_publishing_is_not_counted_as_a_sink_failure(
+    aiohttp_client: MakeClient,
+) -> None:
+    fetcher = RecordingFetcher(fail=True)
+    client = await start(aiohttp_client, settings_with(sns=SNS_LIKE), fetcher=fetcher)
+    body = confirmation("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription")
+    assert (await client.post("/webhooks/sns", data=body, headers=SNS_HEADERS)).status == 503
+    assert count(client, "webhook_gateway_request_errors_total", source="sns",
+                 reason="handshake_fetch_failed") == 1  # fmt: skip
+    registry = client.app[METRICS].registry
+    assert (
+        registry.get_sample_value(
+            "webhook_gateway_publish_failures_total",
+            {"sink": "memory", "reason": "handshake_fetch_failed"},
+        )
+        is None
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.dedupe import DedupeStore
+from gateway.dedupe import MemoryDedupe
 
 
 class Clock:
@@ -16,56 +16,56 @@ class Clock:
 
 
 async def test_claim_commit_then_duplicate() -> None:
-    store = DedupeStore(10, 60)
+    store = MemoryDedupe(10, 60)
     assert await store.claim("a") is True
-    store.commit("a")
+    await store.commit("a")
     assert await store.claim("a") is False
 
 
 async def test_release_lets_the_next_try() -> None:
-    store = DedupeStore(10, 60)
+    store = MemoryDedupe(10, 60)
     assert await store.claim("a")
-    store.release("a")
+    await store.release("a")
     assert await store.claim("a") is True
 
 
 async def test_waiter_sees_commit_of_first() -> None:
-    store = DedupeStore(10, 60)
+    store = MemoryDedupe(10, 60)
     assert await store.claim("a")
     waiter = asyncio.create_task(store.claim("a"))
     await asyncio.sleep(0)
     assert not waiter.done()
-    store.commit("a")
+    await store.commit("a")
     assert await waiter is False
 
 
 async def test_waiter_takes_over_after_release() -> None:
-    store = DedupeStore(10, 60)
+    store = MemoryDedupe(10, 60)
     assert await store.claim("a")
     waiters = [asyncio.create_task(store.claim("a")) for _ in range(5)]
     await asyncio.sleep(0)
-    store.release("a")
+    await store.release("a")
     assert await waiters[0] is True  # exactly one waiter becomes the new owner...
-    store.commit("a")
+    await store.commit("a")
     assert await asyncio.gather(*waiters[1:]) == [False] * 4  # ...the rest see its commit
 
 
 async def test_cancelled_waiter_does_not_break_owner() -> None:
-    store = DedupeStore(10, 60)
+    store = MemoryDedupe(10, 60)
     assert await store.claim("a")
     waiter = asyncio.create_task(store.claim("a"))
     await asyncio.sleep(0)
     waiter.cancel()
     await asyncio.sleep(0)
-    store.commit("a")
+    await store.commit("a")
     assert await store.claim("a") is False
 
 
 async def test_lru_bound() -> None:
-    store = DedupeStore(3, 60)
+    store = MemoryDedupe(3, 60)
     for key in "abcd":
         assert await store.claim(key)
-        store.commit(key)
+        await store.commit(key)
     assert len(store) == 3
     assert await store.claim("a") is True  # evicted: the oldest went first
     assert await store.claim("d") is False
@@ -73,9 +73,9 @@ async def test_lru_bound() -> None:
 
 async def test_ttl_expiry() -> None:
     clock = Clock()
-    store = DedupeStore(10, 60, clock=clock)
+    store = MemoryDedupe(10, 60, clock=clock)
     assert await store.claim("a")
-    store.commit("a")
+    await store.commit("a")
     clock.now += 60
     assert await store.claim("a") is False
     clock.now += 1

@@ -18,7 +18,7 @@ from adapters.declarative.template import compile_template
 from fuzz import run as fuzz_run
 from fuzz.reader import Reader, Writer
 from fuzz.targets import TARGETS, deliveries
-from gateway.dedupe import DedupeStore
+from gateway.dedupe import MemoryDedupe
 from gateway.ingest import Pipeline
 from gateway.settings import SecretRef, load_settings
 from tests.support import example_settings, signed
@@ -54,19 +54,31 @@ def test_corpus_replays(target: str) -> None:
         one_input(path.read_bytes())
 
 
+#: Senders whose seeds cannot be signed here, and why (their refusals are still fuzzed).
+UNSIGNABLE = {
+    "aws-sns": "the signature covers an envelope the adapter builds, with a fetched certificate",
+    "gcp-pubsub": "the token is checked against Google's keys, which are fetched (offline here)",
+}
+#: Job senders whose mapping takes any authentic body (no seed dead-letters).
+MAPS_EVERYTHING = {"baseten": "the status is computed from the errors list, never unknown"}
+
+
 @pytest.mark.parametrize("source", deliveries.PROVIDERS)
 def test_seeds_reach_acceptance_dead_letters_and_refusals(source: str) -> None:
     """If the harness stopped reaching the pipeline's later stages, fuzzing would only ever
-    exercise the refusals: the seeds must reach all three kinds of outcome."""
+    exercise the refusals: the seeds must reach every kind of outcome the sender has."""
     target = deliveries._BUILT[source]
     outcomes: Counter[str] = Counter()
     for path in corpus(f"adapter_{source.replace('-', '_')}"):
         target(path.read_bytes())
         assert target.last is not None
         outcomes[target.last.outcome] += 1
-    assert outcomes["accepted"] > 0
     assert outcomes["rejected"] > 0
-    if not target.adapter.may_pass_through:  # a passthrough takes any authentic JSON
+    if source in UNSIGNABLE:
+        return
+    assert outcomes["accepted"] > 0
+    # A passthrough takes any authentic JSON.
+    if not target.adapter.may_pass_through and source not in MAPS_EVERYTHING:
         assert outcomes["dead_letter"] > 0
 
 
@@ -100,19 +112,19 @@ def test_reader_decodes_what_the_writer_wrote() -> None:
     assert (r.byte(), r.number(), r.blob(5), r.text(5)) == (0, 0, b"", "")  # past the end
 
 
-def test_every_harness_runs_under_atheris(tmp_path: Path) -> None:
-    """A few seconds each, all at once, so the harnesses (and atheris) cannot rot."""
-    for target in TARGETS:
-        (tmp_path / target).mkdir()
-    procs = {
-        target: subprocess.Popen(
+def run_harnesses(targets: list[str], work: Path) -> dict[str, tuple[int, str]]:
+    """Each target for 2 s under atheris, all at once: (exit code, stderr) per target."""
+    procs = {}
+    for target in targets:
+        (work / target).mkdir()
+        procs[target] = subprocess.Popen(
             fuzz_run.harness_command(
                 target,
-                str(tmp_path / target),
+                str(work / target),
                 str(CORPUS / target),
-                "-max_total_time=4",
+                "-max_total_time=2",
                 f"-max_len={fuzz_run.MAX_LEN.get(target, fuzz_run.DEFAULT_MAX_LEN)}",
-                f"-artifact_prefix={tmp_path}/{target}-",
+                f"-artifact_prefix={work}/{target}-",
                 "-print_final_stats=1",
             ),
             cwd=fuzz_run.ROOT,
@@ -120,15 +132,23 @@ def test_every_harness_runs_under_atheris(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for target in sorted(TARGETS)
-    }
+    results = {}
     for target, proc in procs.items():
-        _, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, f"{target}:\n{err[-3000:]}"
-        executed = fuzz_run._EXECUTED.findall(err)
-        assert executed, f"{target}: no statistics\n{err[-2000:]}"
-        assert int(executed[-1]) > 0
-        assert "Instrumenting adapters" in err, target
+        _, err = proc.communicate(timeout=300)
+        results[target] = (proc.returncode, err)
+    return results
+
+
+def test_every_harness_runs_under_atheris(tmp_path: Path) -> None:
+    """A few seconds each, eight at a time, so the harnesses (and atheris) cannot rot."""
+    targets = sorted(TARGETS)
+    for start in range(0, len(targets), 8):
+        for target, (code, err) in run_harnesses(targets[start : start + 8], tmp_path).items():
+            assert code == 0, f"{target}:\n{err[-3000:]}"
+            executed = fuzz_run._EXECUTED.findall(err)
+            assert executed, f"{target}: no statistics\n{err[-2000:]}"
+            assert int(executed[-1]) > 0
+            assert "Instrumenting adapters" in err, target
 
 
 # --- findings, each kept fixed ---------------------------------------------------------------
@@ -144,7 +164,7 @@ def test_dead_letter_with_non_utf8_header_bytes_is_kept() -> None:
     pipeline = Pipeline(
         target.pipeline.sources,
         deliveries.SerializingSink(),
-        DedupeStore(16, 3600),
+        MemoryDedupe(16, 3600),
         publish_timeout_seconds=5.0,
         retry_after_seconds=5,
         wall_clock=time.time,

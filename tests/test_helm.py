@@ -323,6 +323,11 @@ def test_every_secret_is_an_env_reference_to_an_existing_secret(
     kafka = config["sink"]["kafka"]
     if "sasl_password" in kafka:
         referenced.add(kafka["sasl_password"]["env"])
+    redis = config["dedupe"].get("redis", {})
+    for ref in (redis.get("password"), redis.get("sentinel", {}).get("password")):
+        if ref is not None:
+            assert set(ref) == {"id", "env"}
+            referenced.add(ref["env"])
     assert referenced == set(from_secrets)
     for ref in from_secrets.values():
         assert ref["name"]
@@ -345,6 +350,78 @@ def test_config_sink_is_kafka_from_values(rendered: dict[str, list[Manifest]]) -
     assert kafka["security_protocol"] == "SASL_SSL"
     assert kafka["sasl_mechanism"] == "SCRAM-SHA-512"
     assert config["logging"]["format"] == "json"
+
+
+def test_dedupe_is_in_memory_by_default(rendered: dict[str, list[Manifest]]) -> None:
+    dedupe = gateway_config(rendered["default"])["dedupe"]
+    assert dedupe == {
+        "kind": "memory",
+        "max_entries": 200000,
+        "ttl_seconds": 3600,
+        "on_store_error": "publish",
+    }
+    assert not [e for e in container(rendered["default"])["env"] if "REDIS" in e["name"]]
+
+
+def test_production_dedupe_is_redis_from_values(rendered: dict[str, list[Manifest]]) -> None:
+    manifests = rendered["production"]
+    redis = gateway_config(manifests)["dedupe"]["redis"]
+    env = {e["name"]: e for e in container(manifests)["env"]}
+    assert redis["topology"] == "standalone"
+    assert env[redis["url"]["env"]]["value"] == "rediss://redis-master.data.svc:6380/0"
+    assert env[redis["password"]["env"]]["valueFrom"]["secretKeyRef"] == {
+        "name": "webhook-gateway-redis",
+        "key": "password",
+    }
+    assert redis["tls"] == {"enabled": True}
+    assert redis["key_prefix"] == f"{NAMESPACE}.{FULLNAME}"  # one per deployment
+
+
+def test_dedupe_through_sentinel(helm: Path, tmp_path: Path) -> None:
+    sentinel = (
+        'gateway.dedupe={"kind":"redis","onStoreError":"reject","redis":{"keyPrefix":"eu1",'
+        '"sentinel":{"hosts":["s-0.sentinel:26379","s-1.sentinel:26379"],"serviceName":"dedupe",'
+        '"passwordSecretRef":{"name":"sentinel","key":"password"}},'
+        '"urlSecretRef":{"name":"","key":""}}}'
+    )
+    manifests = template(helm, *CASES["minimal"], "--set-json", sentinel)
+    config = gateway_config(manifests)
+    redis = config["dedupe"]["redis"]
+    assert config["dedupe"]["on_store_error"] == "reject"
+    assert redis["topology"] == "sentinel"
+    assert redis["key_prefix"] == "eu1"
+    assert redis["sentinel"]["hosts"] == ["s-0.sentinel:26379", "s-1.sentinel:26379"]
+    assert "url" not in redis
+    password_env = redis["sentinel"]["password"]["env"]
+    [entry] = [e for e in container(manifests)["env"] if e["name"] == password_env]
+    assert entry["valueFrom"]["secretKeyRef"] == {"name": "sentinel", "key": "password"}
+    failure = check_config(config, container_env(manifests), tmp_path)
+    assert not failure, failure
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--set", "gateway.dedupe.kind=redis"], "set gateway.dedupe.redis.url"),
+        (
+            [
+                "--set",
+                "gateway.dedupe.kind=redis",
+                "--set",
+                "gateway.dedupe.redis.url=redis://r:1",
+                "--set",
+                "gateway.dedupe.redis.sentinel.hosts[0]=s:26379",
+            ],
+            "not both",
+        ),
+        (["--set", "gateway.dedupe.onStoreError=drop"], "onStoreError"),
+        (["--set", "gateway.dedupe.redis.url=http://r:1"], "url"),
+    ],
+)
+def test_dedupe_values_are_checked(helm: Path, args: list[str], complaint: str) -> None:
+    result = run_helm(helm, "template", RELEASE, str(CHART), *CASES["minimal"], *args)
+    assert result.returncode != 0
+    assert complaint in result.stderr, result.stderr
 
 
 def checksum(manifests: Sequence[Manifest]) -> str:

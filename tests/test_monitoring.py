@@ -94,6 +94,7 @@ REQUIRED_ALERTS = frozenset(
         "WebhookGatewayOverloaded",
         "WebhookGatewayDown",
         "WebhookGatewayJwksRefreshFailing",
+        "WebhookGatewayDedupeStoreErrors",
     }
 )
 
@@ -460,6 +461,7 @@ def test_dashboard_has_the_agreed_views() -> None:
         "Sink ready",
         "Key rotation progress",
         "JWKS refresh results",
+        "Dedupe store errors",
     }
     exprs = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in dashboard_panels()}
     for q in ("0.5", "0.9", "0.99"):

@@ -73,7 +73,7 @@ async def test_replay_cli_path_on_the_local_log(
         raw, headers = signed(settings, "openai", "failed")
         assert (await client.post("/webhooks/openai", data=raw, headers=headers)).status == 200
         await client.close()
-    [letter] = list(read_local(tmp_path / "dead-letters.jsonl"))
+    [letter] = list(read_local(tmp_path))
     report = await replay_configured(settings, source_filter=None, reason_filter=None,
                                      dry_run=False)  # fmt: skip
     assert report.replayed == [letter.event_id]

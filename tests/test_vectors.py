@@ -23,12 +23,12 @@ from adapters import (
     build_adapter,
 )
 from adapters.base import Normalized, Passthrough
-from adapters.primitives.payload import parse_json
 from tests.helpers_adapters import (
     load_vector,
     vector_fetcher,
     vector_files,
     vector_headers,
+    vector_request,
     vector_spec,
 )
 
@@ -42,7 +42,9 @@ async def run_verify(vector: dict[str, Any]) -> Verified:
     await adapter.start()
     try:
         body = vector["body"].encode("utf-8")
-        return await adapter.verify(body, vector_headers(vector), vector["now"])
+        return await adapter.verify(
+            body, vector_headers(vector), vector["now"], vector_request(vector)
+        )
     finally:
         await adapter.close()
 
@@ -67,7 +69,7 @@ async def test_vector(path: Path) -> None:
     if check is None:
         return
     adapter = build_adapter(vector_spec(vector), AdapterServices(fetcher=vector_fetcher(vector)))
-    payload = parse_json(vector["body"].encode("utf-8"))
+    payload = adapter.parse(vector["body"].encode("utf-8"), vector_request(vector))
     if "error" in check:
         with pytest.raises(GatewayError) as failed:
             adapter.normalize(payload, verified, vector["now"])

@@ -9,6 +9,9 @@ own options are merged over.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
+import hmac
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -41,12 +44,22 @@ from adapters.declarative.hmac_scheme import HmacVerifier, secret_key_bytes
 from adapters.declarative.mapping import JobMapping, PassthroughMapping, compile_expression, search
 from adapters.declarative.template import RenderContext, Template, compile_template
 from adapters.declarative.timestamps import check_window, format_timestamp, parse_timestamp
-from adapters.declarative.tokens import TokenSet, basic_credentials, basic_header
+from adapters.declarative.tokens import (
+    TokenSet,
+    basic_credentials,
+    basic_header,
+    redact_tokens,
+    token_needles,
+)
+from adapters.declarative.urls import port_variants
 from adapters.errors import ConfigError, NormalizationError, VerificationError
 from adapters.primitives.headers import Headers, optional_header, require_header
 from adapters.primitives.payload import parse_json
 
 FORM = "application/x-www-form-urlencoded"
+#: Where ``Verified.bound`` keeps the event type a header named (``mapping.event_type_header``).
+EVENT_TYPE_HEADER = "event_type_header"
+MAX_EVENT_TYPE = 256
 
 
 class GenericOptions(AdapterOptions):
@@ -55,8 +68,9 @@ class GenericOptions(AdapterOptions):
         default=PassthroughMappingConfig(kind="passthrough"), discriminator="kind"
     )
     handshakes: tuple[Handshake, ...] = Field(default=(), max_length=8)
-    #: How the body is read for the mapping: JSON, or an HTML form (Twilio, Slack commands).
-    body_format: Literal["json", "form"] = "json"
+    #: How the body is read for the mapping: JSON, an HTML form (Twilio, Slack commands), or
+    #: ``auto``: a form when the Content-Type says so, JSON otherwise (a sender that uses both).
+    body_format: Literal["json", "form", "auto"] = "json"
     #: Sample bodies for ``webhook-gateway send --example NAME`` (files; ``{{job_id}}``,
     #: ``{{now}}``, ``{{now_ms}}``, ``{{now_iso}}`` are filled in).
     examples: dict[str, Path] = Field(default_factory=dict)
@@ -135,10 +149,13 @@ class GenericAdapter(Adapter):
         )
         self.body_format = opts.body_format
         self.sender = opts.sender
-        if opts.body_format == "form":
+        if opts.body_format != "json":
             self.extra_content_types = frozenset({FORM})
-        self.reads_request = scheme.auth in ("query_token", "path_token") or any(
-            h.kind == "query_echo" for h in opts.handshakes
+        # ``auto`` reads the Content-Type, which travels in RequestMeta.
+        self.reads_request = (
+            scheme.auth in ("query_token", "path_token")
+            or opts.body_format == "auto"
+            or any(h.kind == "query_echo" for h in opts.handshakes)
         )
         self.accepts_path_token = scheme.auth == "path_token"
         if scheme.auth == "none" and spec.production and not spec.allow_unauthenticated:
@@ -156,6 +173,11 @@ class GenericAdapter(Adapter):
             self._tokens = TokenSet(spec.secrets, f"scheme.auth {scheme.auth}")
         elif spec.secrets:
             self._tokens = TokenSet(spec.secrets, "handshakes")
+        # A token scheme's secret that the sender also echoes in the body (PiAPI, a Deepgram
+        # callback_secret) is removed before the body is published with the event.
+        echoed = [s.value for s in spec.secrets] if scheme.auth not in ("hmac", "none") else []
+        self._echoed = frozenset(echoed)
+        self._echoed_needles = token_needles(echoed)
 
         timestamp = scheme.timestamp
         self._past = (timestamp.max_age_seconds if timestamp else None) or spec.tolerance_seconds
@@ -206,6 +228,11 @@ class GenericAdapter(Adapter):
         self.may_pass_through = isinstance(self._mapping, PassthroughMapping) or (
             self._mapping.may_pass_through
         )
+        self._event_type_headers = (
+            opts.mapping.event_type_headers
+            if isinstance(opts.mapping, PassthroughMappingConfig)
+            else ()
+        )
         self._handshakes = Handshakes(
             opts.handshakes,
             tokens=self._tokens,
@@ -220,7 +247,7 @@ class GenericAdapter(Adapter):
         )
         # The body parsed during verification (a body token, a body timestamp or id), reused by
         # ``parse`` when it is the same bytes object: saves a second parse per delivery.
-        self._parsed: tuple[bytes, Any] | None = None
+        self._parsed: tuple[bytes, str, Any] | None = None
 
     # -- verification ------------------------------------------------------------------------
 
@@ -229,6 +256,7 @@ class GenericAdapter(Adapter):
     ) -> Verified:
         scheme = self.scheme
         ctx = RenderContext(raw, headers, method=request.method, url=request.url)
+        fmt = self._format(request)
         signed_at: float | None = None
         timestamp = scheme.timestamp
         delivery = scheme.delivery_id
@@ -253,23 +281,31 @@ class GenericAdapter(Adapter):
                 )
                 check_window(signed_at, now, past=self._past, future=self._future)
             elif timestamp is not None:
-                ctx.timestamp = self._body_timestamp_text(raw)
-            key_id = self._verifier.match(self._template.render(ctx), parsed.signatures)
+                ctx.timestamp = self._body_timestamp_text(raw, fmt)
+            body_hash = self._body_hash_param(request)
+            ctx.body_in_url = body_hash is not None
+            key_id = self._match(ctx, parsed.signatures)
+            if body_hash is not None and not hmac.compare_digest(
+                body_hash.encode(), hashlib.sha256(raw).hexdigest().encode()
+            ):
+                raise VerificationError(
+                    "body_hash_mismatch", "the signed URL's body hash is not the body's"
+                )
         else:
-            key_id = self._check_token(raw, headers, request)
+            key_id = self._check_token(raw, headers, request, fmt)
             if timestamp is not None and timestamp.source != "body":
                 text = require_header(headers, timestamp.headers)
                 signed_at = parse_timestamp(text, unit=timestamp.unit, fmt=timestamp.format)
                 check_window(signed_at, now, past=self._past, future=self._future)
         if timestamp is not None and timestamp.source == "body":
-            value = self._search_body(raw, self._ts_expr, "scheme.timestamp.path")
+            value = self._search_body(raw, self._ts_expr, "scheme.timestamp.path", fmt)
             if value is None:
                 raise VerificationError("missing_field", "no timestamp in the body")
             signed_at = parse_timestamp(value, unit=timestamp.unit, fmt=timestamp.format)
             check_window(signed_at, now, past=self._past, future=self._future)
         delivery_id = ctx.delivery_id
         if self._id_expr is not None:
-            found = self._search_body(raw, self._id_expr, "scheme.delivery_id.path")
+            found = self._search_body(raw, self._id_expr, "scheme.delivery_id.path", fmt)
             delivery_id = found if isinstance(found, str) and found else None
             if isinstance(found, int) and not isinstance(found, bool):
                 delivery_id = str(found)
@@ -278,9 +314,68 @@ class GenericAdapter(Adapter):
             key_id=key_id,
             delivery_id=delivery_id,
             signed_at=int(signed_at) if signed_at is not None else None,
+            bound=self._event_type_bound(headers),
         )
 
-    def _check_token(self, raw: bytes, headers: Headers, request: RequestMeta) -> str:
+    def _match(self, ctx: RenderContext, signatures: tuple[str, ...]) -> str:
+        """The key id whose HMAC over the rendered content is one of ``signatures``; with
+        ``url_port_variants``, the URL is tried without and with its default port."""
+        verifier = self._verifier
+        assert verifier is not None  # hmac sources only
+        if not self.scheme.url_port_variants or ctx.url is None:
+            return verifier.match(self._template.render(ctx), signatures)
+        variants = port_variants(ctx.url)
+        for url in variants[:-1]:
+            ctx.url = url
+            try:
+                return verifier.match(self._template.render(ctx), signatures)
+            except VerificationError as exc:
+                if exc.reason != "signature_mismatch":
+                    raise
+        ctx.url = variants[-1]
+        return verifier.match(self._template.render(ctx), signatures)
+
+    def _body_hash_param(self, request: RequestMeta) -> str | None:
+        """The body hash the signed URL carries (``scheme.body_sha256_param``), if it does."""
+        name = self.scheme.body_sha256_param
+        if name is None:
+            return None
+        values = (
+            request.query_all.getall(name, [])
+            if request.query_all is not None
+            else [v for k, v in request.query.items() if k == name]
+        )
+        if len(values) > 1:
+            raise VerificationError("malformed_query", f"{name} appears more than once")
+        return values[0] if values else None
+
+    def _event_type_bound(self, headers: Headers) -> Mapping[str, str]:
+        if not self._event_type_headers:
+            return {}
+        try:
+            value = optional_header(headers, self._event_type_headers)
+        except VerificationError:
+            # Unsigned and only informative: a garbled copy loses the type, not the delivery.
+            return {}
+        if value is None or len(value) > MAX_EVENT_TYPE:
+            return {}
+        return {EVENT_TYPE_HEADER: value}
+
+    def _format(self, request: RequestMeta) -> Literal["json", "form"]:
+        if self.body_format != "auto":
+            return self.body_format
+        media = (request.content_type or "").split(";", 1)[0].strip().lower()
+        return "form" if media == FORM else "json"
+
+    def _sign_format(self, raw: bytes) -> Literal["json", "form"]:
+        """What ``send`` will say the body is: for ``auto``, JSON when it looks like JSON."""
+        if self.body_format != "auto":
+            return self.body_format
+        return "json" if raw.lstrip()[:1] in (b"{", b"[") else "form"
+
+    def _check_token(
+        self, raw: bytes, headers: Headers, request: RequestMeta, fmt: Literal["json", "form"]
+    ) -> str:
         auth = self.scheme.auth
         if auth == "none":
             return "none"
@@ -303,25 +398,25 @@ class GenericAdapter(Adapter):
             )
         if auth == "path_token":
             return tokens.match(request.path_token, missing="missing_token")
-        value = self._search_body(raw, self._body_token, "scheme.body_path")
+        value = self._search_body(raw, self._body_token, "scheme.body_path", fmt)
         return tokens.match(value if isinstance(value, str) else None, missing="missing_token")
 
-    def _payload(self, raw: bytes) -> Any:
+    def _payload(self, raw: bytes, fmt: Literal["json", "form"]) -> Any:
         cached = self._parsed
-        if cached is not None and cached[0] is raw:
-            return cached[1]
-        payload = parse_json(raw) if self.body_format == "json" else _parse_form(raw)
-        self._parsed = (raw, payload)
+        if cached is not None and cached[0] is raw and cached[1] == fmt:
+            return cached[2]
+        payload = parse_json(raw) if fmt == "json" else _parse_form(raw)
+        self._parsed = (raw, fmt, payload)
         return payload
 
-    def _search_body(self, raw: bytes, expr: Any, where: str) -> Any:
+    def _search_body(self, raw: bytes, expr: Any, where: str, fmt: Literal["json", "form"]) -> Any:
         try:
-            return search(expr, self._payload(raw), where)
+            return search(expr, self._payload(raw, fmt), where)
         except NormalizationError as exc:
             raise VerificationError("malformed_body", exc.detail) from None
 
-    def _body_timestamp_text(self, raw: bytes) -> str:
-        value = self._search_body(raw, self._ts_expr, "scheme.timestamp.path")
+    def _body_timestamp_text(self, raw: bytes, fmt: Literal["json", "form"]) -> str:
+        value = self._search_body(raw, self._ts_expr, "scheme.timestamp.path", fmt)
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if isinstance(value, str) and value:
@@ -339,7 +434,10 @@ class GenericAdapter(Adapter):
     # -- after verification ------------------------------------------------------------------
 
     def parse(self, raw: bytes, request: RequestMeta) -> Any:
-        return self._payload(raw)
+        payload = self._payload(raw, self._format(request))
+        if any(needle in raw for needle in self._echoed_needles):
+            return redact_tokens(payload, self._echoed)
+        return payload
 
     async def handshake(
         self, payload: Any, verified: Verified, request: RequestMeta
@@ -350,7 +448,12 @@ class GenericAdapter(Adapter):
         return self._handshakes.probe(request)
 
     def normalize(self, payload: Any, verified: Verified, now: float) -> Normalized | Passthrough:
-        return self._mapping.apply(payload)
+        facts = self._mapping.apply(payload)
+        if isinstance(facts, Passthrough) and facts.event_type is None:
+            header_type = verified.bound.get(EVENT_TYPE_HEADER)
+            if header_type:
+                return dataclasses.replace(facts, event_type=header_type)
+        return facts
 
     def examples(self) -> Mapping[str, Path]:
         opts: GenericOptions = self.options  # type: ignore[assignment]
@@ -396,7 +499,7 @@ class GenericAdapter(Adapter):
             if timestamp.source == "header" and timestamp.headers:
                 headers[timestamp.headers[0]] = ts_text
         elif timestamp is not None:
-            ts_text = self._body_timestamp_text(raw)
+            ts_text = self._body_timestamp_text(raw, self._sign_format(raw))
         if self._verifier is not None:
             ctx = RenderContext(
                 raw,

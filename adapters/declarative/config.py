@@ -138,6 +138,15 @@ class SchemeConfig(_Block):
 
     delivery_id: DeliveryIdSource | None = None
 
+    # -- the signed URL (``{url}``) ---------------------------------------------------------
+    #: Accept ``{url}`` with and without the default port (``:443``, ``:80``): Twilio signs
+    #: one or the other, and its SDK tries both.
+    url_port_variants: bool = False
+    #: A query parameter carrying the lower-case hex SHA-256 of the body (Twilio's
+    #: ``bodySHA256`` on JSON deliveries). When the URL has it, it must equal the body's hash
+    #: and ``{form_sorted}`` is empty: the body is covered through the signed URL.
+    body_sha256_param: str | None = Field(default=None, min_length=1, max_length=64)
+
     @property
     def headers(self) -> tuple[str, ...]:
         return _names(self.header)
@@ -159,10 +168,19 @@ class SchemeConfig(_Block):
                 "prefix": bool(self.prefix),
                 "secret_prefix": bool(self.secret_prefix),
                 "signed_content": self.signed_content != "{body}",
+                "url_port_variants": self.url_port_variants,
+                "body_sha256_param": self.body_sha256_param is not None,
             }
             used = [name for name, given in hmac_only.items() if given]
             if used:
                 raise ValueError(f"scheme.{used[0]} applies to auth hmac only")
+        if (self.url_port_variants or self.body_sha256_param) and (
+            "{url}" not in self.signed_content
+        ):
+            raise ValueError(
+                "scheme.url_port_variants and scheme.body_sha256_param need {url} in "
+                "scheme.signed_content"
+            )
         if (
             self.timestamp is not None
             and self.timestamp.source == "signature_header"
@@ -205,8 +223,16 @@ class PassthroughMappingConfig(_Block):
 
     kind: Literal["passthrough"]
     event_type: str | None = Field(default=None, min_length=1, max_length=512)
+    #: A header naming the event type (GitHub's ``X-GitHub-Event``, Shopify's
+    #: ``X-Shopify-Topic``), used when ``event_type`` finds nothing in the body. Such senders
+    #: sign the body only: the header is what they said, not something the signature proves.
+    event_type_header: HeaderNames | None = None
     occurred_at: str | None = Field(default=None, min_length=1, max_length=512)
     occurred_at_unit: Literal["seconds", "milliseconds"] = "seconds"
+
+    @property
+    def event_type_headers(self) -> tuple[str, ...]:
+        return _names(self.event_type_header)
 
 
 class QueryEchoHandshake(_Block):

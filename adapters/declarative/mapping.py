@@ -31,7 +31,6 @@ from adapters.primitives.payload import (
     walk_file_objects,
 )
 from schemas import JobError, JobMetrics, Output
-from schemas.job_event import utc_from_timestamp
 
 
 def compile_expression(text: str, where: str) -> ParsedResult:
@@ -66,7 +65,8 @@ def optional(expr: ParsedResult | None, payload: Any) -> Any:
 def occurred_at(value: Any, unit: str) -> datetime | None:
     if unit == "milliseconds":
         number = opt_number(value)
-        return utc_from_timestamp(number / 1000) if number is not None else None
+        # As seconds through the same range checks: a number no datetime can hold is no time.
+        return opt_datetime(number / 1000) if number is not None else None
     return opt_datetime(value)
 
 

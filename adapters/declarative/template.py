@@ -48,6 +48,9 @@ class RenderContext:
     url: str | None = None
     timestamp: str | None = None
     delivery_id: str | None = None
+    #: The signed URL carries the body's hash (``scheme.body_sha256_param``): ``{form_sorted}``
+    #: is then empty, as the body is not a form.
+    body_in_url: bool = False
     _json: Any = field(default=None, repr=False)
     _parsed: bool = field(default=False, repr=False)
 
@@ -91,6 +94,8 @@ def _header_part(name: str) -> Callable[[RenderContext], bytes]:
 
 
 def _form_sorted(ctx: RenderContext) -> bytes:
+    if ctx.body_in_url:
+        return b""
     try:
         pairs = parse_qsl(ctx.raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):

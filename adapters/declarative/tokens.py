@@ -1,6 +1,9 @@
 """Schemes without a signature: a shared token in a header, HTTP Basic, the query, the path or
 the body. Each compares in constant time against every configured secret.
 
+Some senders echo the token inside the body as well (PiAPI's ``webhook_config.secret``, a
+Deepgram ``callback_secret``): :func:`redact_tokens` removes it before the body is published.
+
 These prove only that the caller knows the token; nothing binds it to the body, and a token in
 a URL ends up in the sender's dashboard and in proxy logs. Prefer a signing scheme when the sender
 offers one.
@@ -12,7 +15,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from adapters.base import NamedSecret
 from adapters.errors import ConfigError, VerificationError
@@ -61,3 +66,45 @@ def basic_credentials(header: str | None) -> str | None:
 
 def basic_header(credentials: str) -> str:
     return "Basic " + base64.b64encode(credentials.encode()).decode()
+
+
+#: What a token echoed back in a body is replaced with before the body is published.
+REDACTED = "[redacted]"
+
+
+def token_needles(values: Sequence[str]) -> tuple[bytes, ...]:
+    """Byte strings whose presence in a raw body means a token may be echoed in it: the token
+    as it is and as JSON would escape it."""
+    needles: set[bytes] = set()
+    for value in values:
+        needles.add(value.encode())
+        needles.add(json.dumps(value)[1:-1].encode())
+    return tuple(sorted(needles))
+
+
+def redact_tokens(payload: Any, tokens: frozenset[str]) -> Any:
+    """A copy of ``payload`` in which every string equal to one of ``tokens`` is ``REDACTED``.
+
+    Iterative, so a deeply nested body cannot exhaust the stack; only containers on a path to a
+    string are copied once each.
+    """
+    if isinstance(payload, str):
+        return REDACTED if payload in tokens else payload
+    if not isinstance(payload, dict | list):
+        return payload
+    top: dict[Any, Any] | list[Any] = dict(payload) if isinstance(payload, dict) else list(payload)
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        entries = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        for key, value in entries:
+            if isinstance(value, str):
+                if value in tokens:
+                    node[key] = REDACTED
+            elif isinstance(value, dict | list):
+                child: dict[Any, Any] | list[Any] = (
+                    dict(value) if isinstance(value, dict) else list(value)
+                )
+                node[key] = child
+                stack.append(child)
+    return top

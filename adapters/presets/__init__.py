@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from adapters.declarative.adapter import GenericAdapter
-from adapters.presets import events
+from adapters.presets import events, jobs
 from adapters.presets.base import Preset, preset_adapter
 
-PRESETS: tuple[Preset, ...] = (*events.PRESETS,)
+PRESETS: tuple[Preset, ...] = (*events.PRESETS, *jobs.PRESETS)
 
 
 def preset_adapters() -> tuple[type[GenericAdapter], ...]:

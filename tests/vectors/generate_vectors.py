@@ -18,6 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from nacl.signing import SigningKey
 
@@ -995,13 +996,1889 @@ def github(w: Writer, official: Json) -> None:
         )
 
 
+# ------------------------------------------------------------------------------ AI job presets
+JOB_NOW = 1767225600  # 2026-01-01T00:00:00Z
+JOB_SECRET = "wsec_tests_job_secret_0123456789"
+JOB_OTHER_SECRET = "wsec_tests_some_other_secret_99"
+JOB_OLD_SECRET = "wsec_tests_old_secret_01234567"
+
+
+def preset_vector(
+    w: Writer,
+    provider: str,
+    stem: str,
+    description: str,
+    origin: str,
+    *,
+    secrets_: list[Json],
+    headers: list[list[str]],
+    body: str,
+    expected: Json,
+    now: int = JOB_NOW,
+    options: Json | None = None,
+    request: Json | None = None,
+    allow_unauthenticated: bool = False,
+) -> None:
+    vector: Json = {
+        "provider": provider,
+        "description": description,
+        "origin": origin,
+        "source": {"secrets": secrets_, "public_keys": [], "options": options or {}},
+        "headers": headers,
+        "body": body,
+        "now": now,
+        "expected": expected,
+    }
+    if request is not None:
+        vector["request"] = request
+    if allow_unauthenticated:
+        vector["source"]["allow_unauthenticated"] = True
+    w.write(provider, stem, vector)
+
+
+def hmac_b64(secret: str, message: str) -> str:
+    return b64(hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest())
+
+
+def job_body(document: Json) -> str:
+    return json.dumps(document, separators=(", ", ": "))
+
+
+def elevenlabs_header(secret: str, ts: int, body: str, *extra: str) -> str:
+    digest = hmac.new(secret.encode(), f"{ts}.{body}".encode(), hashlib.sha256).hexdigest()
+    return ",".join((f"t={ts}", f"v0={digest}", *extra))
+
+
+def elevenlabs(w: Writer, official: Json) -> None:
+    p = "elevenlabs"
+    scheme = "elevenlabs-v0"
+    for v in official["elevenlabs"]:
+        preset_vector(
+            w,
+            p,
+            f"elevenlabs-official-{v['name']}",
+            "the research notes' ElevenLabs vector (checked with elevenlabs construct_event) "
+            "through the preset",
+            v["source"],
+            secrets_=secrets(("primary", v["secret"])),
+            headers=[["ElevenLabs-Signature", v["header"]]],
+            body=v["body"],
+            now=v["now"],
+            expected=valid(
+                "primary",
+                scheme,
+                None,
+                normalize={"job_id": "conv_1", "status": "succeeded"},
+            ),
+        )
+    body = job_body(
+        {
+            "type": "post_call_transcription",
+            "event_timestamp": JOB_NOW,
+            "data": {"agent_id": "agent_1", "conversation_id": "conv_el_1", "status": "done"},
+        }
+    )
+    good = secrets(("primary", JOB_SECRET))
+    origin = "derived: HMAC-SHA256 hex over {t}.{body}, as ElevenLabs documents and its SDK checks"
+    ok = valid("primary", scheme, None, normalize={"job_id": "conv_el_1", "status": "succeeded"})
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good)
+        kw.setdefault("body", body)
+        kw.setdefault(
+            "headers", [["ElevenLabs-Signature", elevenlabs_header(JOB_SECRET, JOB_NOW, body)]]
+        )
+        preset_vector(w, p, f"elevenlabs-{stem}", description, origin, expected=expected, **kw)
+
+    vec("valid", "post_call_transcription, status done", ok)
+    vec(
+        "tampered-body",
+        "one byte of the body changed after signing",
+        invalid("signature_mismatch"),
+        body=body.replace("done", "dona"),
+    )
+    vec(
+        "wrong-secret",
+        "signed with another secret",
+        invalid("signature_mismatch"),
+        secrets_=secrets(("primary", JOB_OTHER_SECRET)),
+    )
+    vec(
+        "boundary-old-1800",
+        "exactly 30 minutes old: accepted (the SDK's window)",
+        ok,
+        now=JOB_NOW + 1800,
+    )
+    vec(
+        "stale-1801",
+        "30 minutes and one second old",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW + 1801,
+    )
+    vec(
+        "future-301",
+        "301 s ahead: refused here, though the SDK accepts any future timestamp",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW - 301,
+    )
+    vec(
+        "rotation-good-secret-last",
+        "two configured secrets, the delivery signed with the second",
+        valid("current", scheme, None),
+        secrets_=secrets(("old", JOB_OLD_SECRET), ("current", JOB_SECRET)),
+    )
+    vec(
+        "two-v0-good-first",
+        "two v0 pairs, the valid one first: accepted (the SDK reads only the last v0)",
+        ok,
+        headers=[
+            ["ElevenLabs-Signature", elevenlabs_header(JOB_SECRET, JOB_NOW, body, "v0=" + "0" * 64)]
+        ],
+    )
+    vec("missing-header", "no ElevenLabs-Signature", invalid("missing_header"), headers=[])
+    vec(
+        "no-timestamp",
+        "a v0 pair but no t",
+        invalid("missing_header"),
+        headers=[["ElevenLabs-Signature", "v0=" + hmac_hex(JOB_SECRET, body)]],
+    )
+    vec(
+        "v0-not-hex",
+        "the v0 value is not hex: in a header of pairs, an unreadable entry is not a match",
+        invalid("signature_mismatch"),
+        headers=[["ElevenLabs-Signature", f"t={JOB_NOW},v0=zz{'0' * 62}"]],
+    )
+    vec(
+        "v1-only",
+        "a signature under an unknown key only",
+        invalid("unsupported_signature_version"),
+        headers=[["ElevenLabs-Signature", f"t={JOB_NOW},v1={hmac_hex(JOB_SECRET, body)}"]],
+    )
+    failure = job_body(
+        {
+            "type": "call_initiation_failure",
+            "event_timestamp": JOB_NOW,
+            "data": {
+                "agent_id": "agent_1",
+                "conversation_id": "conv_el_2",
+                "failure_reason": "busy",
+            },
+        }
+    )
+    vec(
+        "call-initiation-failure",
+        "a call that never started is a failed job",
+        valid("primary", scheme, None, normalize={"job_id": "conv_el_2", "status": "failed"}),
+        body=failure,
+        headers=[["ElevenLabs-Signature", elevenlabs_header(JOB_SECRET, JOB_NOW, failure)]],
+    )
+
+
+def token_set(
+    w: Writer,
+    provider: str,
+    *,
+    header: str,
+    prefix: str,
+    body: str,
+    job_id: str,
+    status: str,
+    origin: str,
+    malformed: tuple[str, str] | None = None,
+) -> None:
+    """Vectors for a static header token: the token, not the body, is what is checked."""
+    ok = valid("primary", "static-header", None, normalize={"job_id": job_id, "status": status})
+    good = secrets(("primary", JOB_SECRET))
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good)
+        kw.setdefault("body", body)
+        kw.setdefault("headers", [[header, prefix + JOB_SECRET]])
+        preset_vector(
+            w, provider, f"{provider}-{stem}", description, origin, expected=expected, **kw
+        )
+
+    vec("valid", f"the configured token in {header}", ok)
+    vec(
+        "body-changed-still-valid",
+        "the body is not covered by anything: a changed body with the right token is accepted",
+        valid("primary", "static-header", None),
+        body=body.replace(job_id, job_id + "-x"),
+    )
+    vec(
+        "wrong-token",
+        "another token",
+        invalid("token_mismatch"),
+        headers=[[header, prefix + JOB_OTHER_SECRET]],
+    )
+    vec(
+        "rotation-good-token-last",
+        "two tokens configured, the second sent",
+        valid("current", "static-header", None),
+        secrets_=secrets(("old", JOB_OLD_SECRET), ("current", JOB_SECRET)),
+    )
+    vec("missing-header", f"no {header}", invalid("missing_header"), headers=[])
+    vec(
+        "duplicate-header",
+        f"{header} twice with different values",
+        invalid("duplicate_header"),
+        headers=[[header, prefix + JOB_SECRET], [header, prefix + JOB_OTHER_SECRET]],
+    )
+    if malformed is not None:
+        vec(
+            "malformed-header",
+            malformed[0],
+            invalid("malformed_header"),
+            headers=[[header, malformed[1]]],
+        )
+
+
+def assemblyai(w: Writer) -> None:
+    body = job_body({"transcript_id": "5552493-16d8-42d8-8feb-c2a16b56f6e8", "status": "completed"})
+    origin = "derived: the documented webhook body {transcript_id, status}"
+    token_set(
+        w,
+        "assemblyai",
+        header="X-AssemblyAI-Webhook-Token",
+        prefix="",
+        body=body,
+        job_id="5552493-16d8-42d8-8feb-c2a16b56f6e8",
+        status="succeeded",
+        origin=origin,
+        malformed=("an empty header value", " "),
+    )
+    preset_vector(
+        w,
+        "assemblyai",
+        "assemblyai-custom-header-name",
+        "the header name chosen with webhook_auth_header_name, set with scheme.header",
+        origin,
+        secrets_=secrets(("primary", JOB_SECRET)),
+        options={"scheme": {"header": "X-My-Transcripts"}},
+        headers=[["X-My-Transcripts", JOB_SECRET]],
+        body=job_body({"transcript_id": "t_err", "status": "error"}),
+        expected=valid(
+            "primary", "static-header", None, normalize={"job_id": "t_err", "status": "failed"}
+        ),
+    )
+
+
+def leonardo(w: Writer) -> None:
+    body = job_body(
+        {
+            "type": "image_generation.complete",
+            "object": "generation",
+            "timestamp": JOB_NOW * 1000,
+            "api_version": "v1",
+            "data": {
+                "object": {
+                    "id": "f0c1a3a8-3d44-4c1e-9a36-1b4e1c2d3e4f",
+                    "status": "COMPLETE",
+                    "images": [
+                        {
+                            "id": "img_1",
+                            "url": "https://cdn.leonardo.ai/users/u/generations/g/0.jpg",
+                        }
+                    ],
+                }
+            },
+        }
+    )
+    token_set(
+        w,
+        "leonardo",
+        header="Authorization",
+        prefix="Bearer ",
+        body=body,
+        job_id="f0c1a3a8-3d44-4c1e-9a36-1b4e1c2d3e4f",
+        status="succeeded",
+        origin="derived: the documented image_generation.complete body, bearer callback key",
+        malformed=("a token without the Bearer scheme", "Token " + JOB_SECRET),
+    )
+
+
+def piapi(w: Writer, provider: str) -> None:
+    body = job_body(
+        {
+            "timestamp": 1724511853,
+            "data": {
+                "task_id": "58cb41b7-556d-46c0-b82e-1e116aa1a31a",
+                "model": "luma",
+                "task_type": "video_generation",
+                "status": "completed",
+                "config": {
+                    "webhook_config": {
+                        "endpoint": "https://webhook.site/xxxxx",
+                        "secret": JOB_SECRET,
+                    }
+                },
+                "output": {"video": {"url": "https://storage.cdn-luma.com/dream_machine/v.mp4"}},
+                "error": {"code": 0, "raw_message": "", "message": "", "detail": None},
+            },
+        }
+    )
+    token_set(
+        w,
+        provider,
+        header="x-webhook-secret",
+        prefix="",
+        body=body,
+        job_id="58cb41b7-556d-46c0-b82e-1e116aa1a31a",
+        status="succeeded",
+        origin="provider's published example (piapi.ai unified webhook), secret replaced",
+        malformed=("an empty header value", " "),
+    )
+
+
+def deepgram(w: Writer) -> None:
+    p = "deepgram"
+    body = job_body(
+        {
+            "metadata": {
+                "request_id": "a847f427-4ad5-4d67-9b95-db801e58251c",
+                "created": "2026-01-01T00:00:00.000Z",
+                "duration": 25.9,
+                "channels": 1,
+            },
+            "results": {
+                "channels": [{"alternatives": [{"transcript": "hello", "confidence": 0.99}]}]
+            },
+        }
+    )
+    creds = "dg-user:" + JOB_SECRET
+    good = secrets(("primary", creds))
+    origin = (
+        "derived: the documented pre-recorded response, Basic credentials from the callback URL"
+    )
+    ok = valid(
+        "primary",
+        "basic",
+        None,
+        normalize={"job_id": "a847f427-4ad5-4d67-9b95-db801e58251c", "status": "succeeded"},
+    )
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good)
+        kw.setdefault("body", body)
+        kw.setdefault("headers", [["Authorization", "Basic " + b64(creds.encode())]])
+        preset_vector(
+            w, p, f"deepgram-{stem}", description, kw.pop("origin", origin), expected=expected, **kw
+        )
+
+    vec("valid", "user:password from https://user:password@host/... in the callback URL", ok)
+    vec(
+        "wrong-password",
+        "another password",
+        invalid("token_mismatch"),
+        headers=[["Authorization", "Basic " + b64(b"dg-user:" + JOB_OTHER_SECRET.encode())]],
+    )
+    vec(
+        "rotation-good-credentials-last",
+        "two credentials configured, the second sent",
+        valid("current", "basic", None),
+        secrets_=secrets(("old", "dg-user:" + JOB_OLD_SECRET), ("current", creds)),
+    )
+    vec("missing-authorization", "no Authorization header", invalid("missing_header"), headers=[])
+    vec(
+        "not-basic",
+        "a bearer token instead of Basic",
+        invalid("malformed_header"),
+        headers=[["Authorization", "Bearer " + JOB_SECRET]],
+    )
+    vec(
+        "basic-not-base64",
+        "Basic credentials that are not base64",
+        invalid("malformed_header"),
+        headers=[["Authorization", "Basic !!!"]],
+    )
+    vec(
+        "old-dg-token-refused",
+        "only the retired dg-token header",
+        invalid("missing_header"),
+        headers=[["dg-token", "key-identifier"]],
+    )
+    failure = job_body(
+        {
+            "err_code": "Bad Request",
+            "err_msg": "Bad Request: failed to process audio",
+            "request_id": "b2f0e1c4-5d6e-4f70-8a9b-0c1d2e3f4a5b",
+        }
+    )
+    vec(
+        "error-body",
+        "an error body (Deepgram's REST error shape) is a failed job",
+        valid(
+            "primary",
+            "basic",
+            None,
+            normalize={"job_id": "b2f0e1c4-5d6e-4f70-8a9b-0c1d2e3f4a5b", "status": "failed"},
+        ),
+        body=failure,
+        origin="derived (unconfirmed shape): Deepgram's REST error body",
+    )
+    with_secret = job_body(
+        {
+            "metadata": {
+                "request_id": "c3d4e5f6-0718-4293-a4b5-c6d7e8f90a1b",
+                "extra": {"callback_secret": JOB_SECRET},
+            },
+            "results": {"channels": []},
+        }
+    )
+    override = {"scheme": {"auth": "body_token", "body_path": "metadata.extra.callback_secret"}}
+    vec(
+        "callback-secret-in-body",
+        "extra=callback_secret:X, returned at metadata.extra.callback_secret",
+        valid(
+            "primary",
+            "body-token",
+            None,
+            normalize={"job_id": "c3d4e5f6-0718-4293-a4b5-c6d7e8f90a1b", "status": "succeeded"},
+        ),
+        secrets_=good_token(),
+        options=override,
+        body=with_secret,
+        headers=[],
+    )
+    vec(
+        "callback-secret-wrong",
+        "another callback_secret",
+        invalid("token_mismatch"),
+        secrets_=secrets(("primary", JOB_OTHER_SECRET)),
+        options=override,
+        body=with_secret,
+        headers=[],
+    )
+    vec(
+        "callback-secret-missing",
+        "no callback_secret in the body",
+        invalid("missing_token"),
+        secrets_=good_token(),
+        options=override,
+        body=body,
+        headers=[],
+    )
+
+
+def good_token() -> list[Json]:
+    return secrets(("primary", JOB_SECRET))
+
+
+def path_token_set(
+    w: Writer, provider: str, *, body: str, job_id: str, status: str, origin: str
+) -> None:
+    ok = valid("primary", "path-token", None, normalize={"job_id": job_id, "status": status})
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good_token())
+        kw.setdefault("body", body)
+        kw.setdefault("request", {"path_token": JOB_SECRET})
+        preset_vector(
+            w,
+            provider,
+            f"{provider}-{stem}",
+            description,
+            origin,
+            headers=[],
+            expected=expected,
+            **kw,
+        )
+
+    vec("valid", "POST /webhooks/<source>/<token> with the configured token", ok)
+    vec(
+        "wrong-token",
+        "another token in the path",
+        invalid("token_mismatch"),
+        request={"path_token": JOB_OTHER_SECRET},
+    )
+    vec(
+        "rotation-good-token-last",
+        "two tokens configured, the second in the path",
+        valid("current", "path-token", None),
+        secrets_=secrets(("old", JOB_OLD_SECRET), ("current", JOB_SECRET)),
+    )
+    vec(
+        "missing-token",
+        "POST /webhooks/<source> without a token",
+        invalid("missing_token"),
+        request={},
+    )
+    vec(
+        "body-changed-still-valid",
+        "nothing covers the body: re-fetch the job before trusting it",
+        valid("primary", "path-token", None),
+        body=body.replace(job_id, job_id + "-x"),
+    )
+
+
+def luma(w: Writer) -> None:
+    body = job_body(
+        {
+            "id": "7d52f1d2-4f6a-4b8e-9c1d-2e3f4a5b6c7d",
+            "generation_type": "video",
+            "state": "completed",
+            "failure_reason": None,
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "assets": {"video": "https://storage.cdn-luma.com/dream_machine/v.mp4"},
+        }
+    )
+    origin = "derived: the documented Generation object"
+    path_token_set(
+        w,
+        "luma",
+        body=body,
+        job_id="7d52f1d2-4f6a-4b8e-9c1d-2e3f4a5b6c7d",
+        status="succeeded",
+        origin=origin,
+    )
+    dreaming = body.replace('"completed"', '"dreaming"')
+    preset_vector(
+        w,
+        "luma",
+        "luma-dreaming",
+        "state dreaming is a running job",
+        origin,
+        secrets_=good_token(),
+        headers=[],
+        body=dreaming,
+        request={"path_token": JOB_SECRET},
+        expected=valid(
+            "primary",
+            "path-token",
+            None,
+            normalize={"job_id": "7d52f1d2-4f6a-4b8e-9c1d-2e3f4a5b6c7d", "status": "running"},
+        ),
+    )
+    preset_vector(
+        w,
+        "luma",
+        "luma-unauthenticated-override",
+        "scheme.auth none (allow_unauthenticated in production): accepted with no token",
+        origin,
+        secrets_=[],
+        headers=[],
+        body=body,
+        options={"scheme": {"auth": "none"}},
+        allow_unauthenticated=True,
+        expected=valid("none", "none", None),
+    )
+
+
+def runpod(w: Writer) -> None:
+    body = job_body(
+        {
+            "delayTime": 2342,
+            "executionTime": 11580,
+            "id": "sync-1b3c5d7e-9f0a-4b2c",
+            "output": {"text": "done"},
+            "status": "COMPLETED",
+            "workerId": "w1",
+        }
+    )
+    path_token_set(
+        w,
+        "runpod",
+        body=body,
+        job_id="sync-1b3c5d7e-9f0a-4b2c",
+        status="succeeded",
+        origin="derived: the documented /status/{id} result",
+    )
+    cancelled = body.replace("COMPLETED", "CANCELLED")
+    preset_vector(
+        w,
+        "runpod",
+        "runpod-cancelled",
+        "CANCELLED is a canceled job",
+        "derived: the documented /status/{id} result",
+        secrets_=good_token(),
+        headers=[],
+        body=cancelled,
+        request={"path_token": JOB_SECRET},
+        expected=valid(
+            "primary",
+            "path-token",
+            None,
+            normalize={"job_id": "sync-1b3c5d7e-9f0a-4b2c", "status": "canceled"},
+        ),
+    )
+
+
+def baseten(w: Writer) -> None:
+    p = "baseten"
+    scheme = "baseten-v1"
+    body = job_body(
+        {
+            "request_id": "9876543210abcdef1234567890fedcba",
+            "model_id": "my_model_id",
+            "deployment_id": "my_deployment_id",
+            "type": "async_request_completed",
+            "time": "2026-01-01T00:00:00.000000Z",
+            "data": {"my_model_output": "hello world"},
+            "errors": [],
+        }
+    )
+    request_id = "0192f4a7-9c1d-7e3f-8a5b-6c7d8e9f0a1b"
+    good = good_token()
+    origin = "derived: HMAC-SHA256 hex of the async predict result, v1= prefix (docs.baseten.co)"
+    ok = valid(
+        "primary",
+        scheme,
+        request_id,
+        normalize={"job_id": "9876543210abcdef1234567890fedcba", "status": "succeeded"},
+    )
+
+    def hdrs(sig: str) -> list[list[str]]:
+        return [["X-BASETEN-SIGNATURE", sig], ["X-BASETEN-REQUEST-ID", request_id]]
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good)
+        kw.setdefault("body", body)
+        kw.setdefault("headers", hdrs("v1=" + hmac_hex(JOB_SECRET, kw["body"])))
+        preset_vector(w, p, f"baseten-{stem}", description, origin, expected=expected, **kw)
+
+    vec("valid", "one v1 signature, result time now", ok)
+    vec(
+        "tampered-body",
+        "the body changed after signing",
+        invalid("signature_mismatch"),
+        headers=hdrs("v1=" + hmac_hex(JOB_SECRET, body)),
+        body=body.replace("hello", "jello"),
+    )
+    vec(
+        "wrong-secret",
+        "signed with another secret",
+        invalid("signature_mismatch"),
+        secrets_=secrets(("primary", JOB_OTHER_SECRET)),
+    )
+    vec(
+        "rotation-two-signatures",
+        "during a rotation: v1=new,v1=old, only the old one configured",
+        valid("old", scheme, request_id),
+        secrets_=secrets(("old", JOB_OLD_SECRET)),
+        headers=hdrs(f"v1={hmac_hex(JOB_SECRET, body)},v1={hmac_hex(JOB_OLD_SECRET, body)}"),
+    )
+    vec(
+        "stale-301",
+        "the signed result time is 301 s old",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW + 301,
+    )
+    vec(
+        "future-301",
+        "the signed result time is 301 s ahead",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW - 301,
+    )
+    vec(
+        "missing-signature",
+        "no X-BASETEN-SIGNATURE",
+        invalid("missing_header"),
+        headers=[["X-BASETEN-REQUEST-ID", request_id]],
+    )
+    vec(
+        "missing-request-id",
+        "no X-BASETEN-REQUEST-ID",
+        invalid("missing_header"),
+        headers=[["X-BASETEN-SIGNATURE", "v1=" + hmac_hex(JOB_SECRET, body)]],
+    )
+    vec(
+        "no-v1-prefix",
+        "a bare hex signature without v1=",
+        invalid("malformed_header"),
+        headers=hdrs(hmac_hex(JOB_SECRET, body)),
+    )
+    vec(
+        "signature-not-hex",
+        "v1= followed by something that is not hex: an unreadable entry is not a match",
+        invalid("signature_mismatch"),
+        headers=hdrs("v1=" + "x" * 64),
+    )
+    failed = body.replace(
+        '"errors": []', '"errors": [{"code": "MODEL_PREDICT_ERROR", "message": "boom"}]'
+    )
+    vec(
+        "errors-is-failed",
+        "a result with errors is a failed job",
+        valid(
+            "primary",
+            scheme,
+            request_id,
+            normalize={"job_id": "9876543210abcdef1234567890fedcba", "status": "failed"},
+        ),
+        body=failed,
+    )
+
+
+def kie(w: Writer) -> None:
+    p = "kie"
+    scheme = "kie-task-timestamp"
+    task = "ee603959-debb-48d1-98c4-a6d1c717eba6"
+    body = job_body(
+        {
+            "code": 200,
+            "msg": "success",
+            "data": {
+                "task_id": task,
+                "callbackType": "complete",
+                "video_url": "https://tempfile.aiquickdraw.com/v.mp4",
+            },
+        }
+    )
+    good = good_token()
+    origin = (
+        "derived: base64(HMAC-SHA256(taskId + '.' + timestamp)), per docs.kie.ai webhook "
+        "verification"
+    )
+    ok = valid("primary", scheme, None, normalize={"job_id": task, "status": "succeeded"})
+
+    def hdrs(sig: str, ts: str = str(JOB_NOW)) -> list[list[str]]:
+        return [["X-Webhook-Timestamp", ts], ["X-Webhook-Signature", sig]]
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", good)
+        kw.setdefault("body", body)
+        kw.setdefault("headers", hdrs(hmac_b64(JOB_SECRET, f"{task}.{JOB_NOW}")))
+        preset_vector(w, p, f"kie-{stem}", description, origin, expected=expected, **kw)
+
+    vec("valid", "data.task_id and the timestamp header, signed", ok)
+    vec(
+        "body-changed-still-valid",
+        "the body is NOT covered: the same signature with a different body is accepted",
+        valid("primary", scheme, None, normalize={"job_id": task, "status": "failed"}),
+        body=body.replace('"code": 200', '"code": 500'),
+    )
+    vec(
+        "other-task-id",
+        "the body names another task",
+        invalid("signature_mismatch"),
+        body=body.replace(task, "ffffffff-debb-48d1-98c4-a6d1c717eba6"),
+    )
+    vec(
+        "wrong-secret",
+        "signed with another key",
+        invalid("signature_mismatch"),
+        secrets_=secrets(("primary", JOB_OTHER_SECRET)),
+    )
+    vec(
+        "rotation-good-secret-last",
+        "two keys configured, signed with the second",
+        valid("current", scheme, None),
+        secrets_=secrets(("old", JOB_OLD_SECRET), ("current", JOB_SECRET)),
+    )
+    vec(
+        "stale-301",
+        "the timestamp is 301 s old",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW + 301,
+    )
+    vec(
+        "future-301",
+        "the timestamp is 301 s ahead",
+        invalid("timestamp_out_of_window"),
+        now=JOB_NOW - 301,
+    )
+    vec(
+        "missing-timestamp",
+        "no X-Webhook-Timestamp",
+        invalid("missing_header"),
+        headers=[["X-Webhook-Signature", hmac_b64(JOB_SECRET, f"{task}.{JOB_NOW}")]],
+    )
+    vec(
+        "signature-not-base64",
+        "a hex signature instead of base64",
+        invalid("malformed_header"),
+        headers=hdrs(hmac_hex(JOB_SECRET, f"{task}.{JOB_NOW}")),
+    )
+    vec(
+        "timestamp-milliseconds",
+        "a millisecond timestamp is not the documented seconds: 13 digits are not seconds",
+        invalid("malformed_header"),
+        headers=hdrs(hmac_b64(JOB_SECRET, f"{task}.{JOB_NOW * 1000}"), str(JOB_NOW * 1000)),
+    )
+    vec(
+        "no-task-id",
+        "a body without data.task_id cannot be checked",
+        invalid("malformed_body"),
+        body=job_body({"code": 200, "msg": "success", "data": {}}),
+    )
+    market = job_body(
+        {
+            "code": 200,
+            "msg": "ok",
+            "data": {
+                "taskId": "task_google_1765172332800",
+                "state": "fail",
+                "failCode": "500",
+                "failMsg": "Internal error",
+            },
+        }
+    )
+    vec(
+        "market-task-failed",
+        "a Market task (data.taskId, data.state fail)",
+        valid(
+            "primary",
+            scheme,
+            None,
+            normalize={"job_id": "task_google_1765172332800", "status": "failed"},
+        ),
+        body=market,
+        headers=hdrs(hmac_b64(JOB_SECRET, f"task_google_1765172332800.{JOB_NOW}")),
+    )
+
+
+def standard_webhooks_preset(
+    w: Writer, official: Json, provider: str, job_body_: str, job_id: str
+) -> None:
+    """The official Standard Webhooks vectors and derived ones through a preset of the engine."""
+    scheme = "standard-webhooks-v1"
+    reasons = {
+        "tampered-last-char": "signature_mismatch",
+        "wrong-version": "unsupported_signature_version",
+        "garbage-sig": "signature_mismatch",  # as the code adapter: unreadable entries do not match
+        "too-old": "timestamp_out_of_window",
+        "too-new": "timestamp_out_of_window",
+    }
+    for v in official["standard_webhooks"]:
+        if v["name"].startswith("unpadded"):
+            continue
+        expected = (
+            valid("primary", scheme, v["id"], normalize={"passthrough": True, "event_type": None})
+            if v["valid"]
+            else invalid(reasons[v["name"]])
+        )
+        preset_vector(
+            w,
+            provider,
+            f"{provider}-sw-{v['name'].removeprefix('official-')}",
+            f"official Standard Webhooks vector {v['name']!r} through the {provider} preset "
+            "(not a job: published as a passthrough)",
+            f"official: {v['source']}",
+            secrets_=secrets(("primary", v["secret"])),
+            headers=sw_headers(v["signature"], v["id"], v["ts"]),
+            body=v["body"],
+            now=v["now"],
+            expected=expected,
+        )
+    msg_id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f1W"
+    origin = "derived: Standard Webhooks v1 over {id}.{timestamp}.{body}"
+    ok = valid("primary", scheme, msg_id, normalize={"job_id": job_id, "status": "succeeded"})
+
+    def vec(stem: str, description: str, expected: Json, **kw: Any) -> None:
+        kw.setdefault("secrets_", secrets(("primary", SW_SECRET)))
+        kw.setdefault("body", job_body_)
+        kw.setdefault(
+            "headers",
+            sw_headers(sw_v1(SW_SECRET, msg_id, str(JOB_NOW), job_body_), msg_id, str(JOB_NOW)),
+        )
+        preset_vector(
+            w, provider, f"{provider}-{stem}", description, origin, expected=expected, **kw
+        )
+
+    vec("job-valid", "a job event", ok)
+    vec(
+        "job-tampered",
+        "the body changed after signing",
+        invalid("signature_mismatch"),
+        body=job_body_.replace(job_id, job_id + "x"),
+    )
+    vec(
+        "job-wrong-secret",
+        "signed with another secret",
+        invalid("signature_mismatch"),
+        secrets_=secrets(("primary", SW_OTHER_SECRET)),
+    )
+    vec(
+        "job-rotation",
+        "two signatures, old and new, only the new one configured second",
+        valid("new", scheme, msg_id),
+        secrets_=secrets(("old", SW_OLD_SECRET_1), ("new", SW_SECRET)),
+        headers=sw_headers(
+            sw_v1(SW_OLD_SECRET_2, msg_id, str(JOB_NOW), job_body_)
+            + " "
+            + sw_v1(SW_SECRET, msg_id, str(JOB_NOW), job_body_),
+            msg_id,
+            str(JOB_NOW),
+        ),
+    )
+    vec("job-stale-301", "301 s old", invalid("timestamp_out_of_window"), now=JOB_NOW + 301)
+    vec("job-future-301", "301 s ahead", invalid("timestamp_out_of_window"), now=JOB_NOW - 301)
+    vec(
+        "job-missing-id",
+        "no webhook-id",
+        invalid("missing_header"),
+        headers=sw_headers(sw_v1(SW_SECRET, msg_id, str(JOB_NOW), job_body_), msg_id, str(JOB_NOW))[
+            1:
+        ],
+    )
+    vec(
+        "job-signature-no-comma",
+        "v1 without its comma",
+        invalid("malformed_header"),
+        headers=sw_headers(
+            "v1" + sw_v1(SW_SECRET, msg_id, str(JOB_NOW), job_body_)[3:], msg_id, str(JOB_NOW)
+        ),
+    )
+
+
+def anthropic(w: Writer, official: Json) -> None:
+    body = job_body(
+        {
+            "id": "wevt_011CPqv",
+            "type": "event",
+            "created_at": "2026-01-01T00:00:00Z",
+            "data": {
+                "id": "drun_011CPqvTn",
+                "type": "deployment_run.succeeded",
+                "organization_id": "org_1",
+                "workspace_id": "wrkspc_1",
+            },
+        }
+    )
+    standard_webhooks_preset(w, official, "anthropic", body, "drun_011CPqvTn")
+
+
+def parallel(w: Writer, official: Json) -> None:
+    body = job_body(
+        {
+            "timestamp": "2026-01-01T00:00:00Z",
+            "type": "task_run.status",
+            "data": {
+                "run_id": "trun_9907962f83aa4d9d98fd7f4bf745d654",
+                "status": "completed",
+                "is_active": False,
+                "warnings": None,
+                "error": None,
+                "processor": "core",
+            },
+        }
+    )
+    standard_webhooks_preset(w, official, "parallel", body, "trun_9907962f83aa4d9d98fd7f4bf745d654")
+
+
+# ------------------------------------------------------------------- verified passthrough presets
+# Each sender's scheme computed here from its documented formula (or copied from the official
+# vectors), never through the presets: ``pt_*`` cases run the preset with a secret and nothing
+# else, as ``provider: <name>`` would.
+PT_NOW = 1767225600  # 2026-01-01T00:00:00Z
+PT_OTHER_SECRET = "tests: some other secret"
+
+
+def mac(key: bytes | str, message: bytes | str, algorithm: str = "sha256") -> bytes:
+    key_bytes = key.encode() if isinstance(key, str) else key
+    data = message.encode() if isinstance(message, str) else message
+    return hmac.new(key_bytes, data, getattr(hashlib, algorithm)).digest()
+
+
+def passthrough(event_type: str | None) -> Json:
+    return {"passthrough": True, "event_type": event_type}
+
+
+class PresetCases:
+    """Writes the vectors of one preset: every case is the valid delivery with one change."""
+
+    def __init__(
+        self,
+        w: Writer,
+        provider: str,
+        *,
+        secret: str,
+        origin: str,
+        scheme: str,
+        body: str,
+        headers: list[list[str]],
+        delivery_id: str | None,
+        event_type: str | None,
+        now: int = PT_NOW,
+        public_url: str | None = None,
+        request: Json | None = None,
+    ) -> None:
+        self.w, self.provider, self.secret, self.origin = w, provider, secret, origin
+        self.body, self.headers, self.now = body, headers, now
+        self.public_url, self.request = public_url, request
+        self.ok = valid("primary", scheme, delivery_id, normalize=passthrough(event_type))
+
+    def case(
+        self,
+        stem: str,
+        description: str,
+        expected: Json,
+        *,
+        body: str | None = None,
+        headers: list[list[str]] | None = None,
+        now: int | None = None,
+        secrets_: list[Json] | None = None,
+        request: Json | None = None,
+        origin: str | None = None,
+    ) -> None:
+        source: Json = {"secrets": secrets_ or secrets(("primary", self.secret))}
+        if self.public_url is not None:
+            source["public_url"] = self.public_url
+        vector: Json = {
+            "provider": self.provider,
+            "description": description,
+            "origin": origin or self.origin,
+            "source": source,
+            "headers": self.headers if headers is None else headers,
+            "body": self.body if body is None else body,
+            "now": self.now if now is None else now,
+            "expected": expected,
+        }
+        chosen = request if request is not None else self.request
+        if chosen is not None:
+            vector["request"] = chosen
+        self.w.write(self.provider, f"{self.provider}-{stem}", vector)
+
+    def replace(self, name: str, value: str) -> list[list[str]]:
+        """The valid headers with ``name``'s value replaced (or removed when ``value`` is "")."""
+        out = [[n, value] for n, v in self.headers if n == name and value]
+        return [[n, v] for n, v in self.headers if n != name] + out
+
+    def common(self, *, signature_header: str, malformed: str, tampered_body: str) -> None:
+        self.case("valid", "the sender's formula with the preset's defaults", self.ok)
+        self.case(
+            "tampered-body",
+            "one byte of the body changed after signing",
+            invalid("signature_mismatch"),
+            body=tampered_body,
+        )
+        self.case(
+            "wrong-secret",
+            "the source holds another secret",
+            invalid("signature_mismatch"),
+            secrets_=secrets(("primary", PT_OTHER_SECRET)),
+        )
+        self.case(
+            "malformed-header",
+            "a signature header that is not the sender's grammar",
+            invalid("malformed_header"),
+            headers=self.replace(signature_header, malformed),
+        )
+        self.case(
+            "missing-header",
+            "no signature header",
+            invalid("missing_header"),
+            headers=self.replace(signature_header, ""),
+        )
+        self.case(
+            "rotation-second-secret",
+            "an old and a new secret configured; the delivery is signed with the new one",
+            {**self.ok, "key_id": "new"},
+            secrets_=secrets(("old", PT_OTHER_SECRET), ("new", self.secret)),
+        )
+
+    def window(self, past: int, future: int) -> None:
+        self.case(
+            "stale",
+            f"signed {past + 1} s before the clock (window {past} s)",
+            invalid("timestamp_out_of_window"),
+            now=self.now + past + 1,
+        )
+        self.case(
+            "future",
+            f"signed {future + 1} s after the clock (window {future} s)",
+            invalid("timestamp_out_of_window"),
+            now=self.now - future - 1,
+        )
+        self.case("boundary-old", f"exactly {past} s old", self.ok, now=self.now + past)
+
+
+def tamper(body: str) -> str:
+    """The body with its last digit changed (every sample body holds one)."""
+    index = max(i for i, c in enumerate(body) if c.isdigit())
+    digit = "1" if body[index] == "0" else "0"
+    return body[:index] + digit + body[index + 1 :]
+
+
+def stripe_preset(w: Writer, official: Json) -> None:
+    secret = "whsec_test_stripe_preset"
+    body = (
+        '{"id":"evt_1Q2w3E4r5T6y","object":"event","created":1767225590,'
+        '"type":"invoice.paid","data":{"object":{"id":"in_1","amount_paid":2000}}}'
+    )
+    ts = str(PT_NOW)
+    sig = mac(secret, f"{ts}.{body}").hex()
+    header = "Stripe-Signature"
+    cases = PresetCases(
+        w,
+        "stripe",
+        secret=secret,
+        origin="synthetic: Stripe's documented formula HMAC-SHA256(secret, t + '.' + body)",
+        scheme="stripe-v1",
+        body=body,
+        headers=[[header, f"t={ts},v1={sig}"]],
+        delivery_id="evt_1Q2w3E4r5T6y",
+        event_type="invoice.paid",
+    )
+    cases.common(
+        signature_header=header, malformed="t=yesterday,v1=" + sig, tampered_body=tamper(body)
+    )
+    cases.window(300, 300)
+    cases.case(
+        "two-signatures",
+        "two v1 entries (Stripe rolls its endpoint secret): the second one matches",
+        cases.ok,
+        headers=[[header, f"t={ts},v1={'0' * 64},v1={sig}"]],
+    )
+    cases.case(
+        "v0-only",
+        "only a v0 entry: v0 is never used",
+        invalid("unsupported_signature_version"),
+        headers=[[header, f"t={ts},v0={sig}"]],
+    )
+    for v in official["stripe"]:
+        reason = (
+            "timestamp_out_of_window" if "old" in v["name"] else "unsupported_signature_version"
+        )
+        cases.case(
+            f"official-{v['name']}",
+            f"official Stripe vector {v['name']!r} through the preset",
+            valid("primary", "stripe-v1", "evt_test_webhook", normalize=passthrough(None))
+            if v["valid"]
+            else invalid(reason),
+            body=v["body"],
+            headers=[[header, v["header"]]],
+            now=v["now"],
+            secrets_=secrets(("primary", v["secret"])),
+            origin=v.get("source", "official: research notes"),
+        )
+
+
+def body_hmac_preset(
+    w: Writer,
+    provider: str,
+    *,
+    secret: str,
+    header: str,
+    algorithm: str,
+    encoding: str,
+    prefix: str,
+    body: str,
+    extra_headers: list[list[str]],
+    delivery_id: str | None,
+    event_type: str | None,
+    scheme: str,
+    origin: str,
+    malformed: str,
+) -> PresetCases:
+    digest = mac(secret, body, algorithm)
+    sig = prefix + (digest.hex() if encoding == "hex" else b64(digest))
+    cases = PresetCases(
+        w,
+        provider,
+        secret=secret,
+        origin=origin,
+        scheme=scheme,
+        body=body,
+        headers=[[header, sig], *extra_headers],
+        delivery_id=delivery_id,
+        event_type=event_type,
+    )
+    cases.common(signature_header=header, malformed=malformed, tampered_body=tamper(body))
+    cases.case(
+        "uppercase-header-name",
+        "header names are case-insensitive",
+        cases.ok,
+        headers=[[n.upper(), v] for n, v in cases.headers],
+    )
+    return cases
+
+
+GITHUB_BODY = (
+    '{"zen":"Design for failure.","hook_id":109948940,'
+    '"hook":{"type":"Repository","id":109948940,"active":true}}'
+)
+GITHUB_DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+
+
+def github_presets(w: Writer) -> None:
+    secret = "It's a Secret to Everybody"
+    extra = [["X-GitHub-Delivery", GITHUB_DELIVERY], ["X-GitHub-Event", "ping"]]
+    origin = "synthetic: GitHub's documented formula HMAC-{alg}(secret, body), hex"
+    sha256 = body_hmac_preset(
+        w,
+        "github",
+        secret=secret,
+        header="X-Hub-Signature-256",
+        algorithm="sha256",
+        encoding="hex",
+        prefix="sha256=",
+        body=GITHUB_BODY,
+        extra_headers=extra,
+        delivery_id=GITHUB_DELIVERY,
+        event_type="ping",
+        scheme="github-sha256",
+        origin=origin.format(alg="SHA256"),
+        malformed="sha1=" + mac(secret, GITHUB_BODY, "sha1").hex(),
+    )
+    sha256.case(
+        "missing-delivery",
+        "no X-GitHub-Delivery header",
+        invalid("missing_header"),
+        headers=sha256.replace("X-GitHub-Delivery", ""),
+    )
+    sha256.case(
+        "no-event-header",
+        "no X-GitHub-Event header: the event has no type, the delivery still verifies",
+        {**sha256.ok, "normalize": passthrough(None)},
+        headers=sha256.replace("X-GitHub-Event", ""),
+    )
+    sha1 = body_hmac_preset(
+        w,
+        "github-sha1",
+        secret=secret,
+        header="X-Hub-Signature",
+        algorithm="sha1",
+        encoding="hex",
+        prefix="sha1=",
+        body=GITHUB_BODY,
+        extra_headers=extra,
+        delivery_id=GITHUB_DELIVERY,
+        event_type="ping",
+        scheme="github-sha1",
+        origin=origin.format(alg="SHA1"),
+        malformed="sha256=" + mac(secret, GITHUB_BODY).hex(),
+    )
+    sha1.case(
+        "sha256-digest-in-sha1-header",
+        "a 32-byte digest where SHA-1's 20 bytes belong",
+        invalid("malformed_header"),
+        headers=sha1.replace("X-Hub-Signature", "sha1=" + mac(secret, GITHUB_BODY).hex()),
+    )
+
+
+def shopify_preset(w: Writer) -> None:
+    secret = "shpss_test_client_secret"
+    body = (
+        '{"id":820982911946154508,"email":"jon@example.com","created_at":"2026-01-01T00:00:00Z",'
+        '"total_price":"199.65","currency":"USD"}'
+    )
+    cases = body_hmac_preset(
+        w,
+        "shopify",
+        secret=secret,
+        header="X-Shopify-Hmac-Sha256",
+        algorithm="sha256",
+        encoding="base64",
+        prefix="",
+        body=body,
+        extra_headers=[
+            ["X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"],
+            ["X-Shopify-Topic", "orders/create"],
+            ["X-Shopify-Triggered-At", "2026-01-01T00:00:00.000000Z"],
+        ],
+        delivery_id="b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+        event_type="orders/create",
+        scheme="shopify-hmac-sha256",
+        origin="synthetic: Shopify's documented formula base64(HMAC-SHA256(secret, body))",
+        malformed="not base64 at all!",
+    )
+    signature = b64(mac(secret, body))
+    cases.case(
+        "events-header-name",
+        "the Events preview's header name Shopify-Hmac-Sha256",
+        cases.ok,
+        headers=[["Shopify-Hmac-Sha256", signature], *cases.headers[1:]],
+    )
+    cases.case(
+        "both-header-names-differ",
+        "both header names, with different values",
+        invalid("duplicate_header"),
+        headers=[*cases.headers, ["Shopify-Hmac-Sha256", b64(mac(PT_OTHER_SECRET, body))]],
+    )
+    cases.case(
+        "hex-signature",
+        "the digest in hex: Shopify sends base64",
+        invalid("malformed_header"),
+        headers=cases.replace("X-Shopify-Hmac-Sha256", mac(secret, body).hex()),
+    )
+
+
+def slack_preset(w: Writer) -> None:
+    secret = "8f742231b10e8888abcd99yyyzzz85a5"
+    body = (
+        '{"token":"XXYYZZ","team_id":"T123ABC456","api_app_id":"A123ABC456",'
+        '"event":{"type":"app_mention","user":"U123ABC456","text":"hello","ts":"1767225599.000100",'
+        '"channel":"C123ABC456"},"type":"event_callback","event_id":"Ev123ABC456",'
+        '"event_time":1767225599}'
+    )
+    ts = str(PT_NOW)
+
+    def sig(content: str, key: str = secret) -> str:
+        return "v0=" + mac(key, f"v0:{ts}:{content}").hex()
+
+    cases = PresetCases(
+        w,
+        "slack",
+        secret=secret,
+        origin="synthetic: Slack's documented formula HMAC-SHA256(secret, 'v0:' + ts + ':' + body)",
+        scheme="slack-v0",
+        body=body,
+        headers=[["X-Slack-Signature", sig(body)], ["X-Slack-Request-Timestamp", ts]],
+        delivery_id="Ev123ABC456",
+        event_type="app_mention",
+    )
+    cases.common(
+        signature_header="X-Slack-Signature",
+        malformed=sig(body).removeprefix("v0="),
+        tampered_body=tamper(body),
+    )
+    cases.window(300, 300)
+    cases.case(
+        "timestamp-not-digits",
+        "a timestamp that is not Unix digits",
+        invalid("malformed_header"),
+        headers=cases.replace("X-Slack-Request-Timestamp", ts + ".5"),
+    )
+    cases.case(
+        "missing-timestamp",
+        "no X-Slack-Request-Timestamp",
+        invalid("missing_header"),
+        headers=cases.replace("X-Slack-Request-Timestamp", ""),
+    )
+    command = "token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001&command=%2Fweather&text=94070"
+    cases.case(
+        "slash-command-form",
+        "a slash command: a form body, signed the same way; no event id",
+        valid("primary", "slack-v0", None, normalize=passthrough("/weather")),
+        body=command,
+        headers=[["X-Slack-Signature", sig(command)], ["X-Slack-Request-Timestamp", ts]],
+        request={"url": None, "content_type": "application/x-www-form-urlencoded"},
+    )
+    challenge = (
+        '{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":'
+        '"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}'
+    )
+    cases.case(
+        "url-verification",
+        "the url_verification handshake is signed like any delivery",
+        valid("primary", "slack-v0", None),
+        body=challenge,
+        headers=[["X-Slack-Signature", sig(challenge)], ["X-Slack-Request-Timestamp", ts]],
+    )
+
+
+TWILIO_URL = "https://example.com/webhooks/twilio"
+TWILIO_FORM = (
+    "AccountSid=AC0123456789abcdef0123456789abcdef&ApiVersion=2010-04-01&From=%2B15017122661"
+    "&MessageSid=SM0123456789abcdef0123456789abcdef&MessageStatus=delivered&To=%2B15558675310"
+)
+TWILIO_JSON = (
+    '{"type":"com.twilio.messaging.message.delivered","data":{"messageSid":"SM01","at":7}}'
+)
+
+
+def twilio_signature(token: str, url: str, form: str, algorithm: str) -> str:
+    params = sorted(parse_qsl(form, keep_blank_values=True))
+    content = url + "".join(name + value for name, value in params)
+    return b64(mac(token, content, algorithm))
+
+
+def twilio_presets(w: Writer) -> None:
+    token = "12345678901234567890123456789012"
+    form_request = {"url": TWILIO_URL, "content_type": "application/x-www-form-urlencoded"}
+    for provider, algorithm in (("twilio", "sha1"), ("twilio-sha256", "sha256")):
+        header = "X-Twilio-Signature"
+        signature = twilio_signature(token, TWILIO_URL, TWILIO_FORM, algorithm)
+        extra = (
+            [
+                [
+                    "X-Twilio-Webhooks-Signature-Settings",
+                    "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256",
+                ]
+            ]
+            if algorithm == "sha256"
+            else []
+        )
+        cases = PresetCases(
+            w,
+            provider,
+            secret=token,
+            origin=f"synthetic: Twilio's documented formula base64(HMAC-{algorithm.upper()}"
+            "(token, URL + sorted name+value pairs))",
+            scheme=f"twilio-{algorithm}",
+            body=TWILIO_FORM,
+            headers=[[header, signature], *extra],
+            delivery_id=None,
+            event_type=None,
+            public_url=TWILIO_URL,
+            request=form_request,
+        )
+        cases.common(
+            signature_header=header, malformed="not/base64!", tampered_body=tamper(TWILIO_FORM)
+        )
+        with_port = TWILIO_URL.replace("example.com", "example.com:443")
+        cases.case(
+            "signed-with-port",
+            "Twilio signed the URL with the default port :443",
+            cases.ok,
+            headers=[[header, twilio_signature(token, with_port, TWILIO_FORM, algorithm)], *extra],
+        )
+        cases.case(
+            "signed-with-other-port",
+            "signed with a port that is not the default: no variant matches",
+            invalid("signature_mismatch"),
+            headers=[
+                [
+                    header,
+                    twilio_signature(
+                        token,
+                        TWILIO_URL.replace("example.com", "example.com:8443"),
+                        TWILIO_FORM,
+                        algorithm,
+                    ),
+                ],
+                *extra,
+            ],
+        )
+        cases.case(
+            "other-url",
+            "signed for another URL",
+            invalid("signature_mismatch"),
+            headers=[
+                [header, twilio_signature(token, TWILIO_URL + "x", TWILIO_FORM, algorithm)],
+                *extra,
+            ],
+        )
+        digest = hashlib.sha256(TWILIO_JSON.encode()).hexdigest()
+        json_url = f"{TWILIO_URL}?bodySHA256={digest}"
+        json_request = {"url": json_url, "content_type": "application/json"}
+        json_headers = [[header, twilio_signature(token, json_url, "", algorithm)], *extra]
+        cases.case(
+            "json-body-sha256",
+            "a JSON body: the signature covers the URL with bodySHA256, the hash the body",
+            valid(
+                "primary",
+                f"twilio-{algorithm}",
+                None,
+                normalize=passthrough("com.twilio.messaging.message.delivered"),
+            ),
+            body=TWILIO_JSON,
+            headers=json_headers,
+            request=json_request,
+        )
+        cases.case(
+            "json-body-tampered",
+            "a JSON body changed after signing: the URL's hash no longer matches",
+            invalid("body_hash_mismatch"),
+            body=tamper(TWILIO_JSON),
+            headers=json_headers,
+            request=json_request,
+        )
+        cases.case(
+            "json-body-hash-repeated",
+            "bodySHA256 twice in the query",
+            invalid("malformed_query"),
+            body=TWILIO_JSON,
+            headers=json_headers,
+            request={**json_request, "url": f"{json_url}&bodySHA256={digest}"},
+        )
+    # The SharedKey's SHA-256 signature at a source expecting the Auth Token's SHA-1: refused.
+    cases = PresetCases(
+        w,
+        "twilio",
+        secret=token,
+        origin="synthetic: as above",
+        scheme="twilio-sha1",
+        body=TWILIO_FORM,
+        headers=[
+            ["X-Twilio-Signature", twilio_signature(token, TWILIO_URL, TWILIO_FORM, "sha256")]
+        ],
+        delivery_id=None,
+        event_type=None,
+        public_url=TWILIO_URL,
+        request=form_request,
+    )
+    cases.case(
+        "given-sha256-signature",
+        "an HMAC-SHA256 signature where HMAC-SHA1 is configured",
+        invalid("malformed_header"),
+    )
+
+
+def paddle_preset(w: Writer) -> None:
+    secret = "pdl_ntfset_01gkpjp8bkm3tm53kdgkx6sms7_6h3qd3uFSi9YCD3OLYAShQI90XTI5Myd"
+    body = (
+        '{"event_id":"evt_01h8bzakzx3hm2fmen703n5q45","event_type":"transaction.completed",'
+        '"occurred_at":"2026-01-01T00:00:00.000000Z","notification_id":'
+        '"ntf_01h8bzam1z32agrxjwhjgqk8w6","data":{"id":"txn_01","status":"completed","total":1}}'
+    )
+    ts = str(PT_NOW)
+    sig = mac(secret, f"{ts}:{body}").hex()
+    header = "Paddle-Signature"
+    cases = PresetCases(
+        w,
+        "paddle",
+        secret=secret,
+        origin="synthetic: Paddle's documented formula HMAC-SHA256(secret, ts + ':' + body)",
+        scheme="paddle-h1",
+        body=body,
+        headers=[[header, f"ts={ts};h1={sig}"]],
+        delivery_id="evt_01h8bzakzx3hm2fmen703n5q45",
+        event_type="transaction.completed",
+    )
+    cases.common(signature_header=header, malformed=f"ts=now;h1={sig}", tampered_body=tamper(body))
+    cases.window(5, 5)
+    cases.case(
+        "two-signatures",
+        "two h1 entries (a secret being rotated): the second one matches",
+        cases.ok,
+        headers=[[header, f"ts={ts};h1={'0' * 64};h1={sig}"]],
+    )
+
+
+def square_preset(w: Writer) -> None:
+    key = "asdf1234asdf1234asdf12"
+    url = "https://example.com/webhooks/square"
+    body = (
+        '{"merchant_id":"6SSW7HV8K2ST5","type":"payment.updated","event_id":'
+        '"13b867cf-db3d-4b1c-90b6-2f32a9d78124","created_at":"2026-01-01T00:00:00Z",'
+        '"data":{"type":"payment","id":"KkAkhdMsgzn59SM8A89WgKwekxLZY","amount":100}}'
+    )
+    header = "x-square-hmacsha256-signature"
+    cases = PresetCases(
+        w,
+        "square",
+        secret=key,
+        origin="synthetic: Square's documented formula base64(HMAC-SHA256(key, URL + body))",
+        scheme="square-hmac-sha256",
+        body=body,
+        headers=[[header, b64(mac(key, url + body))]],
+        delivery_id="13b867cf-db3d-4b1c-90b6-2f32a9d78124",
+        event_type="payment.updated",
+        public_url=url,
+        request={"url": url, "content_type": "application/json"},
+    )
+    cases.common(signature_header=header, malformed="@@@", tampered_body=tamper(body))
+    cases.case(
+        "other-url",
+        "signed for another notification URL",
+        invalid("signature_mismatch"),
+        headers=[[header, b64(mac(key, url + "/other" + body))]],
+    )
+
+
+def linear_preset(w: Writer) -> None:
+    secret = "lin_wh_test_secret_0123456789"
+    ms = PT_NOW * 1000 - 1500
+    body = (
+        '{"action":"create","type":"Issue","createdAt":"2026-01-01T00:00:00.000Z",'
+        '"data":{"id":"2174add1-f7c8-44e3-bbf3-2d60b5ea8bc9","title":"Webhooks"},'
+        f'"url":"https://linear.app/x/issue/ENG-1","webhookTimestamp":{ms},'
+        '"webhookId":"8bc5c1ca-3e1b-4b48-9e8e-4fb0b6f1a6c0"}'
+    )
+    header = "Linear-Signature"
+    cases = PresetCases(
+        w,
+        "linear",
+        secret=secret,
+        origin="synthetic: Linear's documented formula HMAC-SHA256(secret, body), hex",
+        scheme="linear-sha256",
+        body=body,
+        headers=[
+            [header, mac(secret, body).hex()],
+            ["Linear-Delivery", "234d1a4e-b617-4388-90fe-adc3633d6b72"],
+            ["Linear-Event", "Issue"],
+        ],
+        delivery_id="234d1a4e-b617-4388-90fe-adc3633d6b72",
+        event_type="Issue.create",
+    )
+    cases.common(
+        signature_header=header,
+        malformed="sha256=" + mac(secret, body).hex(),
+        tampered_body=body.replace("Webhooks", "Webhookz"),
+    )
+    signed_at = ms / 1000
+    cases.case(
+        "stale",
+        "webhookTimestamp 61 s before the clock (window 60 s)",
+        invalid("timestamp_out_of_window"),
+        now=int(signed_at) + 62,
+    )
+    cases.case(
+        "future",
+        "webhookTimestamp 61 s after the clock",
+        invalid("timestamp_out_of_window"),
+        now=int(signed_at) - 61,
+    )
+    no_time = body.replace(f',"webhookTimestamp":{ms}', "")
+    cases.case(
+        "no-body-timestamp",
+        "a signed body without webhookTimestamp",
+        invalid("missing_field"),
+        body=no_time,
+        headers=cases.replace(header, mac(secret, no_time).hex()),
+    )
+    cases.case(
+        "missing-delivery",
+        "no Linear-Delivery header",
+        invalid("missing_header"),
+        headers=cases.replace("Linear-Delivery", ""),
+    )
+
+
+def intercom_preset(w: Writer) -> None:
+    secret = "intercom_client_secret_test"
+    body = (
+        '{"type":"notification_event","app_id":"abc123","data":{"type":"notification_event_data",'
+        '"item":{"type":"conversation","id":"147"}},"id":"notif_ccd8a4d0-f965-11e3-a367",'
+        '"topic":"conversation.user.created","delivery_attempts":1,"created_at":1767225590}'
+    )
+    body_hmac_preset(
+        w,
+        "intercom",
+        secret=secret,
+        header="X-Hub-Signature",
+        algorithm="sha1",
+        encoding="hex",
+        prefix="sha1=",
+        body=body,
+        extra_headers=[],
+        delivery_id=None,
+        event_type="conversation.user.created",
+        scheme="intercom-sha1",
+        origin="synthetic: Intercom's documented formula HMAC-SHA1(client secret, body), hex",
+        malformed=mac(secret, body, "sha1").hex(),
+    )
+
+
+def zoom_preset(w: Writer) -> None:
+    secret = "zoom_secret_token_test"
+    body = (
+        '{"event":"meeting.started","event_ts":1767225599000,"payload":{"account_id":"AAAA",'
+        '"object":{"id":"1234567890","topic":"My Meeting"}}}'
+    )
+    ts = str(PT_NOW)
+    header = "x-zm-signature"
+
+    def sig(content: str) -> str:
+        return "v0=" + mac(secret, f"v0:{ts}:{content}").hex()
+
+    cases = PresetCases(
+        w,
+        "zoom",
+        secret=secret,
+        origin="synthetic: Zoom's documented formula HMAC-SHA256(secret token, 'v0:' + ts + ':' "
+        "+ body)",
+        scheme="zoom-v0",
+        body=body,
+        headers=[[header, sig(body)], ["x-zm-request-timestamp", ts]],
+        delivery_id=None,
+        event_type="meeting.started",
+    )
+    cases.common(
+        signature_header=header,
+        malformed=sig(body).replace("v0=", "v1="),
+        tampered_body=tamper(body),
+    )
+    cases.window(300, 300)
+    validation = (
+        '{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1767225599000,'
+        '"event":"endpoint.url_validation"}'
+    )
+    cases.case(
+        "url-validation",
+        "the endpoint.url_validation handshake is signed like any delivery",
+        valid("primary", "zoom-v0", None),
+        body=validation,
+        headers=[[header, sig(validation)], ["x-zm-request-timestamp", ts]],
+    )
+
+
+def svix_presets(w: Writer) -> None:
+    secret = "whsec_" + b64(hashlib.sha256(b"tests: svix preset secret").digest())
+    other = "whsec_" + b64(hashlib.sha256(b"tests: svix other secret").digest())
+    msg_id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    ts = str(PT_NOW)
+    bodies = {
+        "clerk": (
+            '{"data":{"id":"user_29w83sxmDNGwOuEthce5gg56FcC","object":"user"},"object":"event",'
+            '"type":"user.created","timestamp":1767225599000,"instance_id":"ins_1"}',
+            "user.created",
+        ),
+        "resend": (
+            '{"type":"email.delivered","created_at":"2026-01-01T00:00:00.000Z","data":'
+            '{"email_id":"56761188-7520-42d8-8898-ff6fc54ce618","subject":"Hi","n":1}}',
+            "email.delivered",
+        ),
+    }
+    for provider, (body, event_type) in bodies.items():
+
+        def sig(key: str, content: str = body) -> str:
+            raw_key = base64.b64decode(key.removeprefix("whsec_"))
+            return "v1," + b64(mac(raw_key, f"{msg_id}.{ts}.{content}"))
+
+        cases = PresetCases(
+            w,
+            provider,
+            secret=secret,
+            origin="synthetic: Standard Webhooks v1 as Svix sends it, base64(HMAC-SHA256("
+            "base64decode(secret), id + '.' + ts + '.' + body))",
+            scheme="standard-webhooks-v1",
+            body=body,
+            headers=[["svix-id", msg_id], ["svix-timestamp", ts], ["svix-signature", sig(secret)]],
+            delivery_id=msg_id,
+            event_type=event_type,
+        )
+        cases.case("valid", "the sender's formula with the preset's defaults", cases.ok)
+        cases.case(
+            "tampered-body", "one byte changed", invalid("signature_mismatch"), body=tamper(body)
+        )
+        cases.case(
+            "wrong-secret",
+            "the source holds another secret",
+            invalid("signature_mismatch"),
+            secrets_=secrets(("primary", other)),
+        )
+        cases.case(
+            "rotation-second-secret",
+            "an old and a new secret configured; signed with the new one",
+            {**cases.ok, "key_id": "new"},
+            secrets_=secrets(("old", other), ("new", secret)),
+        )
+        cases.case(
+            "two-signatures",
+            "the header carries signatures of two secrets (Svix during a rotation)",
+            cases.ok,
+            headers=cases.replace("svix-signature", f"{sig(other)} {sig(secret)}"),
+        )
+        cases.case(
+            "malformed-header",
+            "a timestamp that is not Unix digits",
+            invalid("malformed_header"),
+            headers=cases.replace("svix-timestamp", "2026-01-01T00:00:00Z"),
+        )
+        cases.case(
+            "missing-header",
+            "no svix-signature",
+            invalid("missing_header"),
+            headers=cases.replace("svix-signature", ""),
+        )
+        cases.case(
+            "webhook-header-names",
+            "the same delivery under the webhook-* names",
+            cases.ok,
+            headers=[[n.replace("svix-", "webhook-"), v] for n, v in cases.headers],
+        )
+        cases.window(300, 300)
+
+
+def pair_header_preset(
+    w: Writer,
+    provider: str,
+    *,
+    header: str,
+    ts_key: str,
+    sig_key: str,
+    secret: str,
+    body: str,
+    event_type: str,
+    scheme: str,
+    origin: str,
+) -> None:
+    ts = str(PT_NOW)
+    sig = mac(secret, f"{ts}.{body}").hex()
+    cases = PresetCases(
+        w,
+        provider,
+        secret=secret,
+        origin=origin,
+        scheme=scheme,
+        body=body,
+        headers=[[header, f"{ts_key}={ts},{sig_key}={sig}"]],
+        delivery_id=None,
+        event_type=event_type,
+    )
+    cases.common(
+        signature_header=header, malformed=f"{ts_key}={ts},{sig_key}", tampered_body=tamper(body)
+    )
+    cases.window(300, 300)
+    cases.case(
+        "no-timestamp",
+        "a signature but no timestamp pair",
+        invalid("missing_header"),
+        headers=[[header, f"{sig_key}={sig}"]],
+    )
+
+
+def mux_cloudflare_vercel(w: Writer) -> None:
+    pair_header_preset(
+        w,
+        "mux",
+        header="Mux-Signature",
+        ts_key="t",
+        sig_key="v1",
+        secret="mux_signing_secret_test",
+        body=(
+            '{"type":"video.asset.ready","object":{"type":"asset","id":"0201p02fGKPE7MrbC269X"},'
+            '"id":"3a56ac3d-33da-4366-855b-f592d898409d","data":{"status":"ready","duration":23}'
+            ',"created_at":"2026-01-01T00:00:00.000000Z"}'
+        ),
+        event_type="video.asset.ready",
+        scheme="mux-v1",
+        origin="synthetic: Mux's documented formula HMAC-SHA256(secret, t + '.' + body), hex",
+    )
+    pair_header_preset(
+        w,
+        "cloudflare-stream",
+        header="Webhook-Signature",
+        ts_key="time",
+        sig_key="sig1",
+        secret="cf_stream_webhook_secret_test",
+        body=(
+            '{"uid":"dd5d531a12de0c724bd1275a3b2bc9c6","readyToStream":true,"status":{"state":'
+            '"ready","pctComplete":"100.000000"},"created":"2026-01-01T00:00:00.000Z",'
+            '"modified":"2026-01-01T00:00:01.000Z","duration":5}'
+        ),
+        event_type="ready",
+        scheme="cloudflare-stream-sig1",
+        origin="synthetic: Cloudflare's documented formula HMAC-SHA256(secret, time + '.' + "
+        "body), hex",
+    )
+    body_hmac_preset(
+        w,
+        "vercel",
+        secret="vercel_webhook_secret_test",
+        header="x-vercel-signature",
+        algorithm="sha1",
+        encoding="hex",
+        prefix="",
+        body=(
+            '{"id":"uev_M8XwdvjDe2SQBNWhd1iWWBeT","type":"deployment.succeeded",'
+            '"createdAt":1767225599000,"payload":{"deployment":{"id":"dpl_1"}},"region":"sfo1"}'
+        ),
+        extra_headers=[],
+        delivery_id="uev_M8XwdvjDe2SQBNWhd1iWWBeT",
+        event_type="deployment.succeeded",
+        scheme="vercel-sha1",
+        origin="synthetic: Vercel's documented formula HMAC-SHA1(secret, body), hex",
+        malformed="sha1=" + mac("vercel_webhook_secret_test", "x", "sha1").hex(),
+    )
+
+
+def passthrough_presets(w: Writer, official: Json) -> None:
+    stripe_preset(w, official)
+    github_presets(w)
+    shopify_preset(w)
+    slack_preset(w)
+    twilio_presets(w)
+    paddle_preset(w)
+    square_preset(w)
+    linear_preset(w)
+    intercom_preset(w)
+    zoom_preset(w)
+    svix_presets(w)
+    mux_cloudflare_vercel(w)
+
+
 def main() -> None:
     if len(sys.argv) != 2:
         raise SystemExit("usage: generate_vectors.py OFFICIAL_VECTORS.json")
     source = Path(sys.argv[1])
     official = json.loads(source.read_text(encoding="utf-8"))
     for child in HERE.iterdir():
-        if child.is_dir():
+        # The SNS and Pub/Sub folders are written by generate_asymmetric.py (RSA, google-auth).
+        if child.is_dir() and child.name not in ("aws-sns", "gcp-pubsub"):
             shutil.rmtree(child)
     w = Writer(HERE)
     standard_webhooks(w, official)
@@ -1014,6 +2891,19 @@ def main() -> None:
     )
     generic(w, official)
     github(w, official)
+    elevenlabs(w, official)
+    assemblyai(w)
+    deepgram(w)
+    leonardo(w)
+    piapi(w, "piapi")
+    piapi(w, "goapi")
+    luma(w)
+    baseten(w)
+    runpod(w)
+    kie(w)
+    anthropic(w, official)
+    parallel(w, official)
+    passthrough_presets(w, official)
     print(f"wrote {len(w.stems)} vectors")
 
 

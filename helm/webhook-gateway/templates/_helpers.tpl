@@ -74,6 +74,85 @@ gateway's own settings override. */}}
 {{- end }}
 
 {{- define "webhook-gateway.kafkaPasswordEnv" -}}KAFKA_SASL_PASSWORD{{- end }}
+{{- define "webhook-gateway.redisUrlEnv" -}}REDIS_URL{{- end }}
+{{- define "webhook-gateway.redisPasswordEnv" -}}REDIS_PASSWORD{{- end }}
+{{- define "webhook-gateway.sentinelPasswordEnv" -}}REDIS_SENTINEL_PASSWORD{{- end }}
+
+{{/* The env entries for the shared dedupe store: its URL (a plain value, or from a Secret) and
+passwords (from Secrets). Empty unless gateway.dedupe.kind is redis. */}}
+{{- define "webhook-gateway.redisEnv" -}}
+{{- $d := .Values.gateway.dedupe }}
+{{- if eq $d.kind "redis" }}
+{{- $r := $d.redis }}
+{{- if $r.urlSecretRef.name }}
+- name: {{ include "webhook-gateway.redisUrlEnv" . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.urlSecretRef.name | quote }}
+      key: {{ required "gateway.dedupe.redis.urlSecretRef.key" $r.urlSecretRef.key | quote }}
+{{- else if $r.url }}
+- name: {{ include "webhook-gateway.redisUrlEnv" . }}
+  value: {{ $r.url | quote }}
+{{- end }}
+{{- if $r.passwordSecretRef.name }}
+- name: {{ include "webhook-gateway.redisPasswordEnv" . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.passwordSecretRef.name | quote }}
+      key: {{ required "gateway.dedupe.redis.passwordSecretRef.key" $r.passwordSecretRef.key | quote }}
+{{- end }}
+{{- if $r.sentinel.passwordSecretRef.name }}
+- name: {{ include "webhook-gateway.sentinelPasswordEnv" . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.sentinel.passwordSecretRef.name | quote }}
+      key: {{ required "gateway.dedupe.redis.sentinel.passwordSecretRef.key" $r.sentinel.passwordSecretRef.key | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The gateway's dedupe settings, as a dict. */}}
+{{- define "webhook-gateway.dedupe" -}}
+{{- $d := .Values.gateway.dedupe }}
+{{- $out := dict "kind" $d.kind "max_entries" $d.maxEntries "ttl_seconds" $d.ttlSeconds "on_store_error" $d.onStoreError }}
+{{- if eq $d.kind "redis" }}
+{{- $r := $d.redis }}
+{{- $prefix := $r.keyPrefix | default (printf "%s.%s" .Release.Namespace (include "webhook-gateway.fullname" .) | trunc 64 | trimSuffix "-") }}
+{{- $redis := dict "key_prefix" $prefix "db" (int $r.db) "timeout_seconds" $r.timeoutSeconds "claim_ttl_seconds" $r.claimTtlSeconds }}
+{{- if $r.sentinel.hosts }}
+{{- if or $r.url $r.urlSecretRef.name }}
+{{- fail "gateway.dedupe.redis: set either url (or urlSecretRef) or sentinel.hosts, not both" }}
+{{- end }}
+{{- $sentinel := dict "hosts" $r.sentinel.hosts "service_name" (required "gateway.dedupe.redis.sentinel.serviceName: the name of the master the sentinels monitor" $r.sentinel.serviceName) }}
+{{- if $r.sentinel.passwordSecretRef.name }}
+{{- $_ := set $sentinel "password" (dict "id" "redis-sentinel" "env" (include "webhook-gateway.sentinelPasswordEnv" .)) }}
+{{- end }}
+{{- $_ := set $redis "topology" "sentinel" }}
+{{- $_ := set $redis "sentinel" $sentinel }}
+{{- else }}
+{{- if not (or $r.url $r.urlSecretRef.name) }}
+{{- fail "gateway.dedupe.kind is redis: set gateway.dedupe.redis.url (or urlSecretRef, or sentinel.hosts)" }}
+{{- end }}
+{{- $_ := set $redis "topology" "standalone" }}
+{{- $_ := set $redis "url" (dict "id" "redis-url" "env" (include "webhook-gateway.redisUrlEnv" .)) }}
+{{- end }}
+{{- if $r.username }}
+{{- $_ := set $redis "username" $r.username }}
+{{- end }}
+{{- if $r.passwordSecretRef.name }}
+{{- $_ := set $redis "password" (dict "id" "redis" "env" (include "webhook-gateway.redisPasswordEnv" .)) }}
+{{- end }}
+{{- if or $r.tls.enabled $r.tls.caFile }}
+{{- $tls := dict "enabled" true }}
+{{- if $r.tls.caFile }}
+{{- $_ := set $tls "ca" (dict "id" "redis-ca" "file" $r.tls.caFile) }}
+{{- end }}
+{{- $_ := set $redis "tls" $tls }}
+{{- end }}
+{{- $_ := set $out "redis" $redis }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
 
 {{/* The env entries (YAML list) that bring secretRef-backed secrets into the container. Fails
 when two secrets would share a variable name. */}}
@@ -194,7 +273,7 @@ when two secrets would share a variable name. */}}
     "retry_after_seconds" $l.retryAfterSeconds
     "drain_delay_seconds" $l.drainDelaySeconds
     "shutdown_grace_seconds" $l.shutdownGraceSeconds)
-  "dedupe" (dict "max_entries" $v.gateway.dedupe.maxEntries "ttl_seconds" $v.gateway.dedupe.ttlSeconds)
+  "dedupe" (include "webhook-gateway.dedupe" . | fromYaml)
   "sink" (dict
     "kind" "kafka"
     "local" (dict "directory" (printf "%s/events" (include "webhook-gateway.dataDir" .)))
