@@ -12,6 +12,7 @@ The table printed at the end gives the executions per target, which accumulate i
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -121,11 +122,13 @@ def merge(target: str) -> None:
 
 def _accumulate(results: list[Result]) -> dict[str, int]:
     path = WORK / "executions.json"
-    totals: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
-    for r in results:
-        totals[r.target] = totals.get(r.target, 0) + r.executions
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(totals, indent=2, sort_keys=True) + "\n")
+    with open(WORK / "executions.lock", "w") as lock:  # several runs may finish at once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        totals: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
+        for r in results:
+            totals[r.target] = totals.get(r.target, 0) + r.executions
+        path.write_text(json.dumps(totals, indent=2, sort_keys=True) + "\n")
     return totals
 
 
