@@ -11,7 +11,8 @@ KAFKA_DATA ?= var/kafka
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint typecheck schema schema-check pytest kafka kafka-stop \
-        run-kafka system-deps bench bench-smoke bench-quick bench-breakdown clean image compose-up compose-down
+        run-kafka system-deps bench bench-smoke bench-quick bench-breakdown bench-floods fuzz clean \
+        image compose-up compose-down
 
 help:
 	@echo "make run        run the gateway with $(CONFIG) (local event log in var/events)"
@@ -19,6 +20,7 @@ help:
 	@echo "make kafka      start a local Kafka broker on 127.0.0.1:9092 (make kafka-stop)"
 	@echo "make run-kafka  run the gateway publishing to that broker"
 	@echo "make bench      the full benchmark (minutes); bench-smoke is the quick one"
+	@echo "make fuzz       every fuzz target for FUZZ_SECONDS each (default $(FUZZ_SECONDS))"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +89,16 @@ bench-quick: venv system-deps
 bench-breakdown: venv system-deps
 	$(KAFKA) fetch
 	$(BIN)/python -m bench.breakdown
+
+# A forged-delivery flood: 429, closing the connection, or no budget (about 2 minutes).
+bench-floods: venv system-deps
+	$(BIN)/python -m bench.forgery_flood
+
+# Coverage-guided fuzzing (atheris): each target in fuzz/targets for FUZZ_SECONDS, from the
+# committed corpus; findings land in var/fuzz/findings. FUZZ_MERGE=1 grows fuzz/corpus.
+FUZZ_SECONDS ?= 60
+fuzz: venv
+	$(BIN)/python -m fuzz.run --seconds $(FUZZ_SECONDS) $(if $(FUZZ_MERGE),--merge)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -17,6 +17,7 @@
     ├── NormalizationError            200     invalid_json | unexpected_shape | unknown_status ...
     │                                         (kept as a dead-letter record, acknowledged)
     ├── RequestError (gateway)        404 unknown_source · 405 · 413 body_too_large · 415 ...
+    │   └── TooManyFailures (gateway) 429     too_many_failures (+ Retry-After)
     └── TemporaryError                503     keys_unavailable | subscribe_failed
         ├── SinkUnavailable (gateway) 503     sink_unavailable | sink_timeout | shutting_down
         └── DedupeUnavailable (gw)    503     dedupe_unavailable | delivery_in_progress

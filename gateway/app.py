@@ -26,7 +26,8 @@ from adapters import Adapter, AdapterServices, ConfigError, build_adapter
 from adapters.base import Fetcher, Reply, RequestMeta
 from gateway.client_address import ClientAddressResolver, in_networks, parse_networks
 from gateway.dedupe import build_dedupe
-from gateway.errors import RequestError
+from gateway.errors import RequestError, TooManyFailures
+from gateway.failure_budget import ClientKey, FailureBudget, budget_key
 from gateway.ingest import Outcome, Pipeline, Source
 from gateway.logs import get_logger, request_line
 from gateway.metrics import UNKNOWN_SOURCE, Metrics
@@ -55,6 +56,7 @@ STATE = web.AppKey("state", State)
 CLIENTS = web.AppKey("clients", ClientAddressResolver)
 #: The reconciliation parts of the edge (``reconcile.enabled`` only).
 RECONCILE: web.AppKey[EdgeParts] = web.AppKey("reconcile")
+BUDGET = web.AppKey("failure_budget", FailureBudget)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _JSON_TYPES = ("application/json", "text/json")
@@ -141,6 +143,13 @@ def create_app(
     app[SINK] = sink
     app[STATE] = state
     app[CLIENTS] = ClientAddressResolver(parse_networks(settings.listen.trusted_proxies))
+    limits = settings.limits
+    budget = app[BUDGET] = FailureBudget(
+        limits.failure_budget_burst,
+        limits.failure_budget_per_second,
+        limits.failure_budget_max_clients,
+    )
+    metrics.failure_budget_clients.set_function(lambda: len(budget))
     app.cleanup_ctx.append(_resources)
     app.router.add_route("*", "/webhooks/{source}", handle_webhook)
     # A path token (``/webhooks/{source}/{token}``) for senders that can only put a secret in
@@ -260,6 +269,7 @@ def _admit(
     state: State,
     overloaded: bool,
     clients: ClientAddressResolver,
+    budget: FailureBudget,
 ) -> Reply | None:
     """Everything checked before a byte of the body is read: cheap refusals first.
 
@@ -274,6 +284,11 @@ def _admit(
         client = clients.resolve(request.remote, request.headers)
         if client is None or not in_networks(client, source.allowed_ips):
             raise RequestError(403, "ip_not_allowed", "client address outside allowed_ips")
+    if len(budget):  # someone owes failures: only then is the address worth resolving
+        key = _budget_key(clients, request)
+        wait = None if key is None else budget.retry_after(key)
+        if wait is not None:
+            raise TooManyFailures(wait)
     if state.shutting_down:
         raise RequestError(503, "shutting_down")
     if overloaded:
@@ -317,7 +332,7 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
     state.in_flight += 1
     try:
         try:
-            probe = _admit(request, source, state, overloaded, app[CLIENTS])
+            probe = _admit(request, source, state, overloaded, app[CLIENTS], app[BUDGET])
             assert source is not None  # _admit refused unknown sources
             if probe is not None:
                 outcome = Outcome(probe.status, "handshake", probe.kind, reply=probe)
@@ -339,6 +354,11 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
                 outcome.retry_after = settings.limits.retry_after_seconds
             if exc.status in (408, 413):
                 headers["Connection"] = "close"
+            if isinstance(exc, TooManyFailures):
+                # 429 on a kept-alive connection rather than closing it: measured cheaper under
+                # a flood, and it says when to retry (see gateway/failure_budget.py).
+                outcome.retry_after = exc.retry_after
+                metrics.child(metrics.failure_budget_refusals, label).inc()
         except Exception:
             # A bug, not bad input: nothing was acknowledged, so a 503 makes the provider retry
             # (a 500 would too, but says less); the traceback goes to the log for the SRE.
@@ -348,6 +368,8 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
     finally:
         state.in_flight -= 1
 
+    if outcome.status == 401 and app[BUDGET].enabled:
+        _charge(app, request)
     if outcome.retry_after is not None:
         headers["Retry-After"] = str(outcome.retry_after)
     elapsed = time.perf_counter() - started
@@ -368,6 +390,27 @@ async def handle_webhook(request: web.Request) -> web.StreamResponse:
         content_type="application/json",
         headers=headers,
     )
+
+
+def _budget_key(clients: ClientAddressResolver, request: web.Request) -> ClientKey | None:
+    return budget_key(
+        clients.resolve(request.remote, request.headers),
+        behind_trusted_proxies=clients.trusts_proxies,
+    )
+
+
+def _charge(app: web.Application, request: web.Request) -> None:
+    """Count a failed verification against the client that sent it."""
+    key = _budget_key(app[CLIENTS], request)
+    if key is None:
+        return
+    if app[BUDGET].charge(key):
+        log.warning(
+            "client_over_failure_budget",
+            client=str(key),
+            burst=app[BUDGET].burst,
+            refill_per_second=app[BUDGET].refill,
+        )
 
 
 def _record(

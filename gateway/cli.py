@@ -90,6 +90,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"  /webhooks/{name}: provider {spec.provider}, keys {', '.join(keys) or '-'}")
         for warning in adapters[name].warnings():
             print(f"    warning: {warning}")
+    _report_fd_limit(settings)
     return 0
 
 
@@ -103,6 +104,19 @@ def _example_body(
         raise KeyError(f"no example {name!r}; known: {', '.join(sorted(configured))}")
     template = configured[name].read_text(encoding="utf-8")
     return render_example_text(template, job_id=job_id, now=now)
+
+
+def _report_fd_limit(settings: Settings) -> None:
+    """A warning, not a failure: the limit where check-config runs may not be the server's."""
+    from gateway import fd_limit
+
+    state = fd_limit.current(settings.limits)
+    if state.enough:
+        print(f"  {state.describe()}: enough")
+    elif state.raisable:
+        print(f"  {state.describe()}: serve raises the soft limit to {state.needed}")
+    else:
+        print(f"warning: {state.describe()}: raise it or lower limits.max_in_flight")
 
 
 def cmd_send(args: argparse.Namespace) -> int:

@@ -65,6 +65,10 @@ class ClientAddressResolver:
     def __init__(self, trusted_proxies: Sequence[IPNetwork]) -> None:
         self._trusted = tuple(trusted_proxies)
 
+    @property
+    def trusts_proxies(self) -> bool:
+        return bool(self._trusted)
+
     def resolve(self, peer: str | None, headers: MultiMapping[str]) -> IPAddress | None:
         """The client's address, or ``None`` when it cannot be known (a malformed hop)."""
         addr = parse_address(peer)

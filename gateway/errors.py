@@ -19,6 +19,15 @@ class RequestError(GatewayError):
         self.status = status  # type: ignore[misc]  # per-instance status on purpose
 
 
+class TooManyFailures(RequestError):
+    """The client is over its budget of failed verifications: 429 + ``Retry-After``, answered
+    before its body is read or verified (``gateway/failure_budget.py``)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, "too_many_failures", "client over its failed-verification budget")
+        self.retry_after = retry_after
+
+
 class SinkUnavailable(TemporaryError):
     """The sink could not durably accept the event in time: 503 + Retry-After."""
 
@@ -46,5 +55,6 @@ __all__ = [
     "RequestError",
     "SinkUnavailable",
     "TemporaryError",
+    "TooManyFailures",
     "VerificationError",
 ]

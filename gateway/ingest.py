@@ -406,5 +406,8 @@ def _diagnostic_headers(headers: Headers, sensitive: frozenset[str]) -> dict[str
             continue
         value = headers.get(name)
         if value is not None:
-            kept[name] = value[:256]
+            # aiohttp hands bytes that are not UTF-8 over as lone surrogates, which no JSON
+            # encoder accepts: the record would fail to serialize on every retry of an
+            # authentic delivery. Undecodable bytes become U+FFFD (found by fuzz/).
+            kept[name] = value[:256].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return kept

@@ -130,6 +130,17 @@ class Metrics:
             buckets=_LATENESS_BUCKETS,
             registry=r,
         )
+        self.failure_budget_refusals = Counter(
+            f"{PREFIX}_failure_budget_refusals",
+            "Requests answered 429: the client was over its budget of failed verifications.",
+            ("source",),
+            registry=r,
+        )
+        self.failure_budget_clients = Gauge(
+            f"{PREFIX}_failure_budget_clients",
+            "Clients with failed verifications still counted against them (bounded table).",
+            registry=r,
+        )
         self.build_info = Info(f"{PREFIX}_build", "Build information.", registry=r)
         self.build_info.info({"version": __version__})
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}

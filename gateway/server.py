@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import fd_limit
 from gateway.app import STATE, create_admin_app, create_app
 from gateway.errors import ConfigError
 from gateway.logs import get_logger
@@ -24,6 +25,7 @@ log = get_logger("gateway.server")
 
 
 async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> None:
+    _check_fd_limit(settings)
     app = create_app(settings)
     admin = create_admin_app(app)
     grace = settings.limits.shutdown_grace_seconds
@@ -46,7 +48,7 @@ async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> Non
         runner,
         settings.listen.host,
         settings.listen.port,
-        backlog=1024,
+        backlog=fd_limit.LISTEN_BACKLOG,
         reuse_port=workers > 1 or None,
     )
     admin_site = web.TCPSite(admin_runner, settings.admin.host, settings.admin.port + worker)
@@ -76,6 +78,23 @@ async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> Non
     await runner.cleanup()
     await admin_runner.cleanup()
     log.info("stopped")
+
+
+def _check_fd_limit(settings: Settings) -> None:
+    before = fd_limit.current(settings.limits)
+    after = fd_limit.raise_soft_limit(settings.limits)
+    if after.enough and not before.enough:
+        log.info("fd_limit_raised", soft_limit=after.soft, was=before.soft, needed=after.needed)
+    elif not after.enough:
+        log.warning(
+            "fd_limit_low",
+            soft_limit=after.soft,
+            hard_limit=after.hard,
+            needed=after.needed,
+            message=after.describe()
+            + ": raise it (ulimit -n, LimitNOFILE=, the container runtime's nofile) "
+            "or lower limits.max_in_flight",
+        )
 
 
 def _port(site: web.TCPSite) -> int:

@@ -72,6 +72,14 @@ class SecretRef(_Strict):
             text = os.environ.get(self.env)
             if not text:
                 raise ConfigError("missing_secret", f"secret {self.id!r}: ${self.env} is not set")
+            try:
+                # Python hands over environment bytes that are not UTF-8 as lone surrogates,
+                # which would fail every signature check later, delivery after delivery.
+                text.encode()
+            except UnicodeEncodeError:
+                raise ConfigError(
+                    "invalid_secret", f"secret {self.id!r}: ${self.env} is not UTF-8 text"
+                ) from None
             return text.strip()
         if self.file is not None:
             try:
@@ -79,6 +87,10 @@ class SecretRef(_Strict):
             except OSError as exc:
                 raise ConfigError(
                     "missing_secret", f"secret {self.id!r}: cannot read {self.file}: {exc.strerror}"
+                ) from None
+            except UnicodeDecodeError:
+                raise ConfigError(
+                    "invalid_secret", f"secret {self.id!r}: {self.file} is not UTF-8 text"
                 ) from None
         if not allow_inline:
             raise ConfigError(
@@ -159,6 +171,13 @@ class LimitsConfig(_Strict):
     #: After SIGTERM, keep serving this long with /readyz false, so load balancers stop sending
     #: before the listener closes (Kubernetes: a few seconds; a bare host: 0).
     drain_delay_seconds: float = Field(default=0.0, ge=0)
+    #: Failed verifications a client may have in a burst before it is answered 429 (0: no
+    #: budget). Keyed by client address (``listen.trusted_proxies`` applies), IPv6 by /64.
+    failure_budget_burst: int = Field(default=20, ge=0)
+    #: How fast a client's budget refills, in failures per second.
+    failure_budget_per_second: float = Field(default=1.0, gt=0)
+    #: Clients tracked at once (about 200 bytes each); past it the least recent is forgotten.
+    failure_budget_max_clients: int = Field(default=10_000, ge=1)
 
 
 class RedisTlsConfig(_Strict):
@@ -451,10 +470,15 @@ def load_settings(path: Path | str | None, **overrides: Any) -> Settings:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError("config_unreadable", f"{path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError("config_invalid", f"{path}: not UTF-8 text") from None
         except yaml.YAMLError as exc:
             raise ConfigError("config_invalid", f"{path}: not valid YAML ({exc})") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError("config_invalid", f"{path}: the top level must be a mapping")
+        if loaded and not all(isinstance(key, str) for key in loaded):
+            # They would reach pydantic-settings as keyword arguments (found by fuzz/).
+            raise ConfigError("config_invalid", f"{path}: every top-level key must be a name")
         data = loaded or {}
     token = _yaml_data.set(data)
     try:

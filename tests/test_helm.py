@@ -659,6 +659,44 @@ def test_network_policy_uses_the_pods_ports(rendered: dict[str, list[Manifest]])
     assert {(p["port"], p["protocol"]) for p in dns} == {(53, "UDP"), (53, "TCP")}
 
 
+def ingress_rules_by_port(policy: Manifest) -> dict[str, list[Any]]:
+    """Port name -> the ``from`` peers allowed to reach it (``[None]``: from anywhere)."""
+    rules: dict[str, list[Any]] = {}
+    for rule in policy["spec"]["ingress"]:
+        for port in rule["ports"]:
+            rules.setdefault(port["port"], []).append(rule.get("from"))
+    return rules
+
+
+def test_admin_port_exposure_matches_the_threat_model(
+    helm: Path, rendered: dict[str, list[Manifest]]
+) -> None:
+    """THREAT_MODEL.md: the admin port is a ClusterIP service, never routed by the Ingress, and
+    with the NetworkPolicy on it is reachable only from metricsFrom, else this namespace."""
+    for manifests in rendered.values():
+        admin = only(manifests, "Service", f"{FULLNAME}-admin")["spec"]
+        assert admin["type"] == "ClusterIP"
+    ingress = only(rendered["production"], "Ingress")["spec"]
+    backends = {
+        p["backend"]["service"]["port"]["name"]
+        for rule in ingress["rules"]
+        for p in rule["http"]["paths"]
+    }
+    assert backends == {"http"}
+
+    production = ingress_rules_by_port(only(rendered["production"], "NetworkPolicy"))
+    assert production["metrics"] == [
+        [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    ]
+    assert None not in production["metrics"]
+
+    default = template(helm, *CASES["default"], "--set", "networkPolicy.enabled=true")
+    rules = ingress_rules_by_port(only(default, "NetworkPolicy"))
+    assert rules["metrics"] == [[{"podSelector": {}}]]  # this namespace, not everyone
+    assert rules["http"] == [None]  # webhooks: from anywhere unless webhookFrom says otherwise
+    assert set(rules) == {"http", "metrics"}
+
+
 def metric_names() -> set[str]:
     """Every series name the gateway exposes (and Prometheus' own `up`)."""
     registry = Metrics(CollectorRegistry()).registry

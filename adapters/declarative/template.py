@@ -157,7 +157,10 @@ def compile_template(text: str, *, available: Sequence[str] = tuple(_SIMPLE)) ->
     def flush() -> None:
         text = "".join(literal)
         if text:
-            parts.append(text.encode())
+            try:
+                parts.append(text.encode())
+            except UnicodeEncodeError:  # a lone surrogate (found by fuzz/): not text at all
+                raise ConfigError("invalid_template", "the template is not valid text") from None
         literal.clear()
 
     for match in _TOKEN.finditer(text):

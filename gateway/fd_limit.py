@@ -1,0 +1,70 @@
+"""Whether the process may open as many file descriptors as its limits can make it hold.
+
+Every request in flight holds its connection's descriptor, and a burst can add a whole accept
+queue (the listen backlog) of connections before the overload guard answers them 503; the
+listeners, the log files, the sink's connections and the JWKS client need a few more. Past
+``RLIMIT_NOFILE`` the kernel refuses ``accept()`` and deliveries wait in the queue until they
+time out, which looks like a slow gateway rather than a misconfigured one: so the gateway says
+so at startup, and ``check-config`` says so before deployment.
+"""
+
+from __future__ import annotations
+
+import resource
+from dataclasses import dataclass
+
+from gateway.settings import LimitsConfig
+
+#: The public listener's accept queue (``server.py`` binds with it).
+LISTEN_BACKLOG = 1024
+#: Listeners, log and event files, Kafka connections, the JWKS client, stdio, with room.
+RESERVED = 64
+
+
+@dataclass(frozen=True, slots=True)
+class FdLimit:
+    soft: int
+    hard: int
+    needed: int
+
+    @property
+    def enough(self) -> bool:
+        return _at_least(self.soft, self.needed)
+
+    @property
+    def raisable(self) -> bool:
+        """The soft limit is too low but the hard limit allows enough."""
+        return not self.enough and _at_least(self.hard, self.needed)
+
+    def describe(self) -> str:
+        return (
+            f"file descriptor limit {_text(self.soft)} (hard {_text(self.hard)}); "
+            f"limits.max_in_flight and the listen backlog need {self.needed}"
+        )
+
+
+def _text(limit: int) -> str:
+    return "unlimited" if limit == resource.RLIM_INFINITY else str(limit)
+
+
+def _at_least(limit: int, needed: int) -> bool:
+    return limit == resource.RLIM_INFINITY or limit >= needed
+
+
+def needed(limits: LimitsConfig) -> int:
+    return limits.max_in_flight + LISTEN_BACKLOG + RESERVED
+
+
+def current(limits: LimitsConfig) -> FdLimit:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return FdLimit(soft, hard, needed(limits))
+
+
+def raise_soft_limit(limits: LimitsConfig) -> FdLimit:
+    """Raise the soft limit to what is needed when the hard limit allows it (as Go's runtime
+    and most servers do); return the limit in force afterwards."""
+    state = current(limits)
+    if state.raisable:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (state.needed, state.hard))
+        state = current(limits)
+    return state
