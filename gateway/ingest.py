@@ -209,7 +209,7 @@ class Pipeline:
                 outcome.retry_after = self._retry_after
                 outcome.publish_seconds = elapsed
                 return outcome
-            await self.dedupe.commit(claimed)
+            await self.dedupe.commit_soon(claimed)
             done = self._outcome(200, "accepted", verified, claimed)
             done.publish_seconds = elapsed
             done.passthrough = isinstance(event, WebhookEvent)

@@ -20,11 +20,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from gateway.app import create_admin_app, create_app
 from gateway.dedupe import DedupeStore, MemoryDedupe, build_dedupe
-from gateway.dedupe.auto_pipeline import AutoPipeline
+from gateway.dedupe.multiplexed import MultiplexedConnection
 from gateway.dedupe.redis_client import build_client
 from gateway.dedupe.redis_store import COMMITTED, RedisDedupe
 from gateway.errors import DedupeUnavailable
@@ -237,6 +238,38 @@ async def test_the_memory_level_answers_duplicates_without_a_round_trip(
         await direct.delete(f"{prefix}:dedupe:{eid}")
         assert await a.claim(eid) is False  # Redis no longer has it: the answer came from memory
         assert await b.claim(eid) is True  # b has no memory of it and asked Redis
+
+
+async def test_commit_soon_answers_locally_at_once_and_close_waits_for_redis(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    a, b = make_store(live_redis.url, prefix), make_store(live_redis.url, prefix)
+    async with stores(b):
+        eid = event()
+        key = f"{prefix}:dedupe:{eid}"
+        assert await a.claim(eid)
+        # What the pipeline awaits before its 2xx finishes without suspending: no round trip.
+        step = a.commit_soon(eid)
+        with pytest.raises(StopIteration):
+            step.send(None)
+        assert await a.claim(eid) is False  # a copy on this replica is a duplicate at once
+        await a.close()  # a clean shutdown lands every commit on its way
+        assert await direct.get(key) == COMMITTED
+        assert await direct.pttl(key) > (TTL - 5) * 1000
+        assert await b.claim(eid) is False
+
+
+async def test_commits_landing_after_the_answer_reach_the_waiting_replica(
+    live_redis: RedisServer, prefix: str
+) -> None:
+    a, b = make_store(live_redis.url, prefix), make_store(live_redis.url, prefix)
+    async with stores(a, b):
+        eid = event()
+        assert await a.claim(eid)
+        waiting = asyncio.create_task(b.claim(eid))  # finds a's live claim and polls it
+        await asyncio.sleep(0.05)
+        await a.commit_soon(eid)
+        assert await asyncio.wait_for(waiting, 5) is False
 
 
 async def test_concurrent_copies_on_one_replica_share_its_claim(
@@ -510,47 +543,111 @@ async def test_an_acl_user_with_only_the_documented_commands_is_enough(
         await direct.acl_deluser(user)
 
 
-# --- one round trip per event-loop turn ----------------------------------------------------------
+# --- one connection, one write per event-loop turn ---------------------------------------------
 
 
-async def test_auto_pipeline_batches_a_turns_commands_and_keeps_their_replies_apart(
-    direct: Redis, prefix: str
+async def test_a_turns_commands_leave_in_one_write_and_keep_their_replies_apart(
+    direct: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    auto = AutoPipeline(direct, timeout=2.0)
-    await direct.set(f"{prefix}:text", b"not a number")
-    calls = [auto.call("SET", f"{prefix}:{i}", str(i), "NX", "PX", 60_000) for i in range(10)]
-    bad = auto.call("INCR", f"{prefix}:text")  # an error reply for this command only
-    gets = [auto.call("GET", f"{prefix}:{i}") for i in range(10)]
-    await asyncio.sleep(0)
-    assert len(auto._sending) == 1  # everything queued in this turn: one batch
-    assert await asyncio.gather(*calls) == [True] * 10
-    with pytest.raises(ResponseError):
-        await bad
-    assert await asyncio.gather(*gets) == [str(i).encode() for i in range(10)]
-    assert await auto.call("GET", f"{prefix}:0") == b"0"  # alone: sent as a plain command
-    await auto.close()
+    connection = MultiplexedConnection(direct, timeout=2.0)
+    try:
+        assert await connection.call("PING") == b"PONG"  # connected
+        writes: list[bytes] = []
+        transport = connection._transport
+        assert transport is not None
+        write = transport.write
+
+        def counted(data: bytes) -> None:
+            writes.append(data)
+            write(data)
+
+        monkeypatch.setattr(transport, "write", counted)
+        await direct.set(f"{prefix}:text", b"not a number")
+        calls = [
+            connection.call("SET", f"{prefix}:{i}", str(i), "NX", "PX", 60_000) for i in range(10)
+        ]
+        bad = connection.call("INCR", f"{prefix}:text")  # an error reply for this command only
+        gets = [connection.call("GET", f"{prefix}:{i}") for i in range(10)]
+        assert await asyncio.gather(*calls) == [b"OK"] * 10
+        with pytest.raises(ResponseError):
+            await bad
+        assert await asyncio.gather(*gets) == [str(i).encode() for i in range(10)]
+        assert len(writes) == 1  # everything queued in this turn: one write
+        assert await connection.call("GET", f"{prefix}:missing") is None
+        assert await connection.call("INCR", f"{prefix}:n") == 1
+    finally:
+        await connection.close()
 
 
-async def test_auto_pipeline_reloads_a_script_the_server_forgot(direct: Redis, prefix: str) -> None:
-    auto = AutoPipeline(direct, timeout=2.0)
+async def test_a_script_the_server_forgot_is_loaded_again(direct: Redis, prefix: str) -> None:
+    connection = MultiplexedConnection(direct, timeout=2.0)
     source = "return redis.call('GET', KEYS[1])"
     sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-    await direct.set(f"{prefix}:k", b"v")
-    await direct.script_flush()  # as after a restart or a failover
-    assert await auto.script(sha, source, [f"{prefix}:k"], []) == b"v"
-    assert await auto.script(sha, source, [f"{prefix}:k"], []) == b"v"
-
-
-async def test_auto_pipeline_fails_every_caller_of_a_hung_batch(silent_server: int) -> None:
-    client = Redis.from_url(f"redis://127.0.0.1:{silent_server}/0")
-    auto = AutoPipeline(client, timeout=0.2)
     try:
-        calls = [auto.call("GET", f"k{i}") for i in range(3)]
+        await direct.set(f"{prefix}:k", b"v")
+        await direct.script_flush()  # as after a restart or a failover
+        assert await connection.script(sha, source, [f"{prefix}:k"], []) == b"v"
+        assert await connection.script(sha, source, [f"{prefix}:k"], []) == b"v"
+    finally:
+        await connection.close()
+
+
+async def test_every_command_on_a_hung_connection_fails_by_its_deadline(silent_server: int) -> None:
+    client = Redis.from_url(f"redis://127.0.0.1:{silent_server}/0")
+    connection = MultiplexedConnection(client, timeout=0.2)
+    try:
+        calls = [connection.call("GET", f"k{i}") for i in range(3)]
         results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
         assert [type(r) for r in results] == [TimeoutError] * 3
     finally:
-        await auto.close()
+        await connection.close()
         await client.aclose()
+
+
+async def test_a_connection_that_breaks_fails_its_commands_and_the_next_one_reconnects(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    connection = MultiplexedConnection(direct, timeout=2.0)
+    try:
+        assert await connection.call("CLIENT", "SETNAME", "victim") == b"OK"
+        blocked = connection.call("BLPOP", f"{prefix}:never", 0)  # a reply that never comes
+        await asyncio.sleep(0.05)
+        assert await direct.client_kill_filter(_type="normal", skipme=True) >= 1
+        with pytest.raises(RedisConnectionError):
+            await asyncio.wait_for(blocked, 5)
+        assert await connection.call("SET", f"{prefix}:after", "1") == b"OK"
+        assert await direct.get(f"{prefix}:after") == b"1"
+    finally:
+        await connection.close()
+
+
+async def test_the_connection_authenticates_selects_the_database_and_names_itself(
+    live_redis: RedisServer, prefix: str
+) -> None:
+    direct = Redis.from_url(live_redis.url)
+    user, password = f"gw-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    await direct.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"],
+                             commands=["+@all"])  # fmt: skip
+    client = Redis.from_url(live_redis.url.rsplit("/", 1)[0] + "/3", username=user,
+                            password=password, client_name="webhook-gateway")  # fmt: skip
+    connection = MultiplexedConnection(client, timeout=2.0)
+    wrong = Redis.from_url(live_redis.url, username=user, password="not-it")
+    refused = MultiplexedConnection(wrong, timeout=2.0)
+    try:
+        assert await connection.call("ACL", "WHOAMI") == user.encode()
+        assert await connection.call("CLIENT", "GETNAME") == b"webhook-gateway"
+        await connection.call("SET", f"{prefix}:db", "3")
+        assert await direct.get(f"{prefix}:db") is None  # not in db 0...
+        assert await client.get(f"{prefix}:db") == b"3"  # ...in db 3
+        with pytest.raises(ResponseError):
+            await refused.call("PING")
+    finally:
+        await connection.close()
+        await refused.close()
+        for c in (client, wrong):
+            await c.aclose()
+        await direct.acl_deluser(user)
+        await direct.aclose()
 
 
 async def test_a_claim_whose_reply_was_lost_is_still_ours(

@@ -323,7 +323,10 @@ async def test_a_killed_owners_claim_expires_and_the_retry_is_accepted(
             retry = await post(session, survivor.port, delivery)
             assert retry.status == 200
             assert "duplicate" not in retry.body
-            assert await direct.get(key) == b"c"
+            # The commit lands just after the answer (the 2xx waits for the sink only).
+            async with asyncio.timeout(5):
+                while await direct.get(key) != b"c":  # noqa: ASYNC110 - no event to wait on
+                    await asyncio.sleep(0.01)
         in_topic = await topic_event_ids(deployment.broker, deployment.topic)
         assert in_topic == collections.Counter([retry.body["event_id"]])
     finally:

@@ -452,7 +452,9 @@ async def test_a_source_not_reconciled_costs_no_round_trip(
         await direct.config_resetstat()
         status, _ = await post(client, settings, "replicate", "pplain")
         assert status == 200
-        stats = await direct.info("commandstats")
+        async with asyncio.timeout(5):  # the commit lands just after the answer
+            while "cmdstat_evalsha" not in (stats := await direct.info("commandstats")):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         redis_config = settings.dedupe.redis
         assert redis_config is not None
         assert await direct.keys(f"{redis_config.key_prefix}:expect:*") == []

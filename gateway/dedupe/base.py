@@ -49,3 +49,10 @@ class DedupeStore(abc.ABC):
     @abc.abstractmethod
     async def release(self, event_id: str) -> None:
         """The write failed: the next copy may claim the id."""
+
+    async def commit_soon(self, event_id: str) -> None:
+        """``commit``, without holding the caller for a store's round trip: what the pipeline
+        calls before it answers 2xx. Copies on this replica are duplicates when it returns;
+        another replica's copy waits on the live claim until the commit lands. ``close``
+        waits for the commits still on their way."""
+        await self.commit(event_id)

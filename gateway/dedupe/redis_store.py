@@ -15,7 +15,7 @@ Keys are ``<prefix>:dedupe:<event_id>``; a value is either the owner token of a 
   removes another owner's claim.
 
 Every call has a deadline (``timeout_seconds``, never past the publish deadline); the calls
-of concurrent deliveries share round trips (``auto_pipeline.py``). A failure
+of concurrent deliveries share one connection and its writes (``multiplexed.py``). A failure
 or a timeout is counted (``on_error``) and, per ``on_store_error``, the delivery goes through
 without the shared claim (``publish``: at-least-once still holds; consumers dedupe by
 ``event_id``) or gets 503 (``reject``). After a failure Redis is left alone for
@@ -36,9 +36,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.dedupe.auto_pipeline import AutoPipeline
 from gateway.dedupe.base import DedupeStore, Health, StoreErrorHook
 from gateway.dedupe.memory import MemoryDedupe
+from gateway.dedupe.multiplexed import MultiplexedConnection
 from gateway.dedupe.redis_client import Connection
 from gateway.errors import DedupeUnavailable
 from gateway.logs import get_logger
@@ -148,25 +148,28 @@ class RedisDedupe(DedupeStore):
         self._reject = on_store_error == "reject"
         self._on_error = on_error
         self._breaker = _Breaker(retry_interval_seconds, clock)
-        self._redis = AutoPipeline(client, self._timeout)
+        self._redis = MultiplexedConnection(client, self._timeout)
         self._commit_sha = hashlib.sha1(COMMIT_SCRIPT.encode(), usedforsecurity=False).hexdigest()
         self._release_sha = hashlib.sha1(RELEASE_SCRIPT.encode(), usedforsecurity=False).hexdigest()
         # event id -> our owner token (or _NO_CLAIM), while this process owns the claim.
         self._owners: dict[str, bytes] = {}
+        # Commits on their way to Redis after their 2xx (``commit_soon``); ``close`` waits.
+        self._committing: set[asyncio.Task[None]] = set()
 
     def health(self) -> Health:
         return "degraded" if self._breaker.is_open else "ok"
 
     async def start(self) -> None:
         try:
-            async with asyncio.timeout(self._timeout * 4):  # connecting may take a handshake
-                await self._client.ping()
+            await self._redis.call("PING")  # opens the connection the deliveries will use
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed("start", exc)
         else:
             log.info("dedupe_store_connected", kind=self.kind)
 
     async def close(self) -> None:
+        if self._committing:  # each is bounded by its call's deadline
+            await asyncio.gather(*self._committing, return_exceptions=True)
         await self._redis.close()
         await self._connection.close()
 
@@ -197,6 +200,16 @@ class RedisDedupe(DedupeStore):
                     self._recovered()
         finally:
             self._local.mark_committed(event_id)
+
+    async def commit_soon(self, event_id: str) -> None:
+        # The event is durably written, which is all the answer waits for. Until the commit
+        # lands, another replica's copy finds the live claim and waits for it; if this process
+        # dies first, the claim expires and a retry publishes again (at-least-once), as it
+        # would had it died just before an awaited commit.
+        self._local.mark_committed(event_id)
+        task = asyncio.get_running_loop().create_task(self.commit(event_id))
+        self._committing.add(task)
+        task.add_done_callback(self._committing.discard)
 
     async def release(self, event_id: str) -> None:
         token = self._owners.pop(event_id, _NO_CLAIM)
