@@ -259,6 +259,20 @@ async def test_commit_soon_answers_locally_at_once_and_close_waits_for_redis(
         assert await b.claim(eid) is False
 
 
+async def test_a_commit_after_the_answer_survives_a_server_that_forgot_the_script(
+    live_redis: RedisServer, direct: Redis, prefix: str
+) -> None:
+    errors = Errors()
+    a = make_store(live_redis.url, prefix, errors=errors)
+    eid = event()
+    assert await a.claim(eid)
+    await direct.script_flush()  # as after a restart or a failover
+    await a.commit_soon(eid)
+    await a.close()
+    assert await direct.get(f"{prefix}:dedupe:{eid}") == COMMITTED
+    assert errors.seen == []
+
+
 async def test_commits_landing_after_the_answer_reach_the_waiting_replica(
     live_redis: RedisServer, prefix: str
 ) -> None:
@@ -572,7 +586,12 @@ async def test_a_turns_commands_leave_in_one_write_and_keep_their_replies_apart(
         with pytest.raises(ResponseError):
             await bad
         assert await asyncio.gather(*gets) == [str(i).encode() for i in range(10)]
-        assert len(writes) == 1  # everything queued in this turn: one write
+        # The first command found the connection idle and left at once; everything queued
+        # behind it in this turn left together.
+        assert len(writes) == 2
+        assert writes[0].count(b"\r\nSET\r\n") == 1
+        assert writes[1].count(b"\r\nSET\r\n") == 9
+        assert writes[1].count(b"\r\nGET\r\n") == 10
         assert await connection.call("GET", f"{prefix}:missing") is None
         assert await connection.call("INCR", f"{prefix}:n") == 1
     finally:

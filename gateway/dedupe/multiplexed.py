@@ -82,6 +82,11 @@ class MultiplexedConnection:
     def call(self, *args: Any) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        if self._transport is not None and not self._in_flight and not self._queued:
+            # Nothing on the wire: waiting for the end of the turn would batch nothing yet
+            # cost a turn. Commands that follow while this one is out wait for the flush.
+            self._send([encode(args)], [future])
+            return future
         self._queued.append((encode(args), future))
         if not self._flush_scheduled:
             self._flush_scheduled = True

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.dedupe.base import DedupeStore, Health, StoreErrorHook
@@ -154,7 +154,7 @@ class RedisDedupe(DedupeStore):
         # event id -> our owner token (or _NO_CLAIM), while this process owns the claim.
         self._owners: dict[str, bytes] = {}
         # Commits on their way to Redis after their 2xx (``commit_soon``); ``close`` waits.
-        self._committing: set[asyncio.Task[None]] = set()
+        self._committing: set[asyncio.Future[Any]] = set()
 
     def health(self) -> Health:
         return "degraded" if self._breaker.is_open else "ok"
@@ -168,7 +168,7 @@ class RedisDedupe(DedupeStore):
             log.info("dedupe_store_connected", kind=self.kind)
 
     async def close(self) -> None:
-        if self._committing:  # each is bounded by its call's deadline
+        while self._committing:  # each is bounded by its call's deadline; a retry may follow
             await asyncio.gather(*self._committing, return_exceptions=True)
         await self._redis.close()
         await self._connection.close()
@@ -205,11 +205,39 @@ class RedisDedupe(DedupeStore):
         # The event is durably written, which is all the answer waits for. Until the commit
         # lands, another replica's copy finds the live claim and waits for it; if this process
         # dies first, the claim expires and a retry publishes again (at-least-once), as it
-        # would had it died just before an awaited commit.
+        # would had it died just before an awaited commit. A future with a callback, not a
+        # task: this runs for every delivery.
+        token = self._owners.pop(event_id, _NO_CLAIM)
         self._local.mark_committed(event_id)
-        task = asyncio.get_running_loop().create_task(self.commit(event_id))
-        self._committing.add(task)
-        task.add_done_callback(self._committing.discard)
+        if token == _NO_CLAIM or not self._usable("commit"):
+            return
+        key = self._prefix + event_id
+        args = [token, COMMITTED, self._ttl_ms]
+        sent = self._redis.call("EVALSHA", self._commit_sha, 1, key, *args)
+        self._committing.add(sent)
+        sent.add_done_callback(lambda done: self._commit_landed(done, key, args))
+
+    def _commit_landed(self, done: asyncio.Future[Any], key: str, args: list[Any]) -> None:
+        self._committing.discard(done)
+        if done.cancelled():
+            return
+        exc = done.exception()
+        if exc is None:
+            self._recovered()
+        elif isinstance(exc, NoScriptError):  # a restarted or failed-over Redis: load, retry
+            again = asyncio.get_running_loop().create_task(self._commit_again(key, args))
+            self._committing.add(again)
+            again.add_done_callback(self._committing.discard)
+        elif isinstance(exc, RedisError | OSError | TimeoutError):
+            self._failed("commit", exc)
+
+    async def _commit_again(self, key: str, args: list[Any]) -> None:
+        try:
+            await self._redis.script(self._commit_sha, COMMIT_SCRIPT, [key], args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed("commit", exc)
+        else:
+            self._recovered()
 
     async def release(self, event_id: str) -> None:
         token = self._owners.pop(event_id, _NO_CLAIM)
