@@ -25,7 +25,7 @@ from redis.exceptions import ResponseError
 
 from gateway.app import create_admin_app, create_app
 from gateway.dedupe import DedupeStore, MemoryDedupe, build_dedupe
-from gateway.dedupe.multiplexed import MultiplexedConnection
+from gateway.dedupe.multiplexed import MultiplexedConnection, encode
 from gateway.dedupe.redis_client import build_client
 from gateway.dedupe.redis_store import COMMITTED, RedisDedupe
 from gateway.errors import DedupeUnavailable
@@ -596,6 +596,14 @@ async def test_a_turns_commands_leave_in_one_write_and_keep_their_replies_apart(
         assert await connection.call("INCR", f"{prefix}:n") == 1
     finally:
         await connection.close()
+
+
+def test_commands_are_encoded_as_resp_arrays_of_bulk_strings() -> None:
+    assert encode(("SET", b"k\r\n", 15000, "é")) == (
+        b"*4\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$5\r\n15000\r\n$2\r\n\xc3\xa9\r\n"
+    )
+    with pytest.raises(TypeError, match="float"):
+        encode(("SET", "k", 1.5))
 
 
 async def test_a_script_the_server_forgot_is_loaded_again(direct: Redis, prefix: str) -> None:
