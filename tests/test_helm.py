@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from adapters import ADAPTERS
 from gateway.metrics import Metrics
+from gateway.settings import LimitsConfig
 from tests.support import run_check_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +171,8 @@ def test_rendering_without_a_source_says_what_is_missing(helm: Path) -> None:
         (["--set", "sources.replicate.provider=replicat"], "replicat"),
         (["--set", "sources.replicate.secrets[0].secretRef.name=Not_A_Name"], "Not_A_Name"),
         (["--set", "podDisruptionBudget.minAvailable=lots"], "minAvailable"),
+        (["--set", "gateway.limits.failureBudgetPerSecond=0"], "failureBudgetPerSecond"),
+        (["--set", "gateway.limits.failureBudgetBurst=-1"], "failureBudgetBurst"),
     ],
 )
 def test_values_schema_refuses(helm: Path, args: list[str], complaint: str) -> None:
@@ -530,6 +533,36 @@ def test_production_grace_follows_values(rendered: dict[str, list[Manifest]]) ->
     assert limits["shutdown_grace_seconds"] == 25
     assert limits["drain_delay_seconds"] == 5
     assert pod_spec(rendered["production"])["terminationGracePeriodSeconds"] == 5 + 25 + 10
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def test_every_limit_is_a_chart_value(rendered: dict[str, list[Manifest]]) -> None:
+    """Each ``limits.*`` setting has a value, a schema entry and a line in the ConfigMap, so a
+    new one cannot be left out of the chart unnoticed."""
+    fields = set(LimitsConfig.model_fields)
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    in_values = set(values["gateway"]["limits"])
+    assert in_values == {camel(f) for f in fields}
+    assert set(schema["properties"]["gateway"]["properties"]["limits"]["properties"]) == in_values
+    for manifests in rendered.values():
+        assert set(gateway_config(manifests)["limits"]) == fields
+
+
+def test_the_failure_budget_follows_values(rendered: dict[str, list[Manifest]]) -> None:
+    defaults = LimitsConfig()
+    limits = gateway_config(rendered["default"])["limits"]
+    assert limits["failure_budget_burst"] == defaults.failure_budget_burst
+    assert limits["failure_budget_per_second"] == defaults.failure_budget_per_second
+    assert limits["failure_budget_max_clients"] == defaults.failure_budget_max_clients
+    production = gateway_config(rendered["production"])["limits"]
+    assert production["failure_budget_burst"] == 40
+    assert production["failure_budget_per_second"] == 0.5
+    assert production["failure_budget_max_clients"] == defaults.failure_budget_max_clients
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -310,7 +310,10 @@ check-config resolves every reference in it. Empty unless reconciler.enabled. */
     "publish_timeout_seconds" $l.publishTimeoutSeconds
     "retry_after_seconds" $l.retryAfterSeconds
     "drain_delay_seconds" $l.drainDelaySeconds
-    "shutdown_grace_seconds" $l.shutdownGraceSeconds)
+    "shutdown_grace_seconds" $l.shutdownGraceSeconds
+    "failure_budget_burst" $l.failureBudgetBurst
+    "failure_budget_per_second" $l.failureBudgetPerSecond
+    "failure_budget_max_clients" $l.failureBudgetMaxClients)
   "dedupe" (include "webhook-gateway.dedupe" . | fromYaml)
   "sink" (dict
     "kind" "kafka"
