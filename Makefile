@@ -11,7 +11,8 @@ KAFKA_DATA ?= var/kafka
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint typecheck schema schema-check pytest kafka kafka-stop \
-        run-kafka system-deps bench bench-smoke bench-quick bench-breakdown bench-floods fuzz clean \
+        run-kafka system-deps bench bench-smoke bench-quick bench-breakdown bench-floods \
+        bench-connection-flood fuzz clean \
         image compose-up compose-down
 
 help:
@@ -93,6 +94,11 @@ bench-breakdown: venv system-deps
 # A forged-delivery flood: 429, closing the connection, or no budget (about 2 minutes).
 bench-floods: venv system-deps
 	$(BIN)/python -m bench.forgery_flood
+
+# A connection flood, phase by phase, and the levers measured (waits for a quiet machine;
+# about 25 minutes when it is).
+bench-connection-flood: venv
+	$(BIN)/python -m bench.flood_phases
 
 # Coverage-guided fuzzing (atheris): each target in fuzz/targets for FUZZ_SECONDS, from the
 # committed corpus; findings land in var/fuzz/findings. FUZZ_MERGE=1 grows fuzz/corpus.

@@ -26,42 +26,49 @@ def raise_fd_limit(wanted: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
 
 
-async def idle_until_closed(port: int, deadline: float) -> float | None:
-    """Connect, send nothing; the time the peer closed, or ``None`` if it never did."""
+#: (when the connection was established, when the peer closed it or ``None`` if it never did),
+#: on the ``time.monotonic`` clock, which on Linux other processes share.
+Timeline = tuple[float, float | None]
+
+
+async def idle_until_closed(port: int, deadline: float) -> Timeline:
+    """Connect, send nothing, until the peer closes."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    connected = time.monotonic()
     try:
         await asyncio.wait_for(reader.read(1), max(0.0, deadline - time.monotonic()))
     except TimeoutError:
-        return None
+        return connected, None
     except (ConnectionError, OSError):
         pass
     finally:
         writer.close()
-    return time.monotonic()
+    return connected, time.monotonic()
 
 
-async def trickle_until_closed(port: int, deadline: float) -> float | None:
-    """Send a request's headers one byte a second; the time the peer hung up, or ``None``."""
+async def trickle_until_closed(port: int, deadline: float) -> Timeline:
+    """Send a request's headers one byte a second, until the peer hangs up."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    connected = time.monotonic()
     writer.write(b"POST /webhooks/abstrakt HTTP/1.1\r\nHost: gateway\r\nX-Slow: ")
     try:
         while time.monotonic() < deadline:
             await writer.drain()
             with contextlib.suppress(TimeoutError):
                 if await asyncio.wait_for(reader.read(1), 1.0) == b"":
-                    return time.monotonic()
+                    return connected, time.monotonic()
             writer.write(b"a")
     except (ConnectionError, OSError):
-        return time.monotonic()
+        return connected, time.monotonic()
     finally:
         writer.close()
-    return None
+    return connected, None
 
 
 async def flood(port: int, idle: int, trickling: int, within: float) -> dict[str, float]:
     started = time.monotonic()
     deadline = started + within
-    tasks: list[asyncio.Task[float | None]] = []
+    tasks: list[asyncio.Task[Timeline]] = []
     for batch in range(0, idle, 500):  # batches, within the listen backlog
         for _ in range(min(500, idle - batch)):
             tasks.append(asyncio.create_task(idle_until_closed(port, deadline)))
@@ -69,8 +76,10 @@ async def flood(port: int, idle: int, trickling: int, within: float) -> dict[str
     trickle_tasks = [
         asyncio.create_task(trickle_until_closed(port, deadline)) for _ in range(trickling)
     ]
-    idle_closed = [t for t in await asyncio.gather(*tasks) if t is not None]
-    trickle_closed = [t for t in await asyncio.gather(*trickle_tasks) if t is not None]
+    idle_times = await asyncio.gather(*tasks)
+    trickle_times = await asyncio.gather(*trickle_tasks)
+    idle_closed = [closed for _, closed in idle_times if closed is not None]
+    trickle_closed = [closed for _, closed in trickle_times if closed is not None]
     last = max(idle_closed + trickle_closed, default=started)
     return {
         "idle": idle,
@@ -78,6 +87,9 @@ async def flood(port: int, idle: int, trickling: int, within: float) -> dict[str
         "idle_closed": len(idle_closed),
         "trickling_closed": len(trickle_closed),
         "closed_after_seconds": round(last - started, 2),
+        # When the last of each kind was established (monotonic clock), for bench/flood_phases.
+        "idle_connected_at": max((c for c, _ in idle_times), default=started),
+        "trickling_connected_at": max((c for c, _ in trickle_times), default=started),
     }
 
 

@@ -116,7 +116,10 @@ def _report_fd_limit(settings: Settings) -> None:
     elif state.raisable:
         print(f"  {state.describe()}: serve raises the soft limit to {state.needed}")
     else:
-        print(f"warning: {state.describe()}: raise it or lower limits.max_in_flight")
+        print(
+            f"warning: {state.describe()}: raise it or lower limits.max_in_flight "
+            "or limits.max_connections"
+        )
 
 
 def cmd_send(args: argparse.Namespace) -> int:

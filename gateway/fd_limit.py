@@ -1,11 +1,13 @@
 """Whether the process may open as many file descriptors as its limits can make it hold.
 
-Every request in flight holds its connection's descriptor, and a burst can add a whole accept
-queue (the listen backlog) of connections before the overload guard answers them 503; the
-listeners, the log files, the sink's connections and the JWKS client need a few more. Past
-``RLIMIT_NOFILE`` the kernel refuses ``accept()`` and deliveries wait in the queue until they
-time out, which looks like a slow gateway rather than a misconfigured one: so the gateway says
-so at startup, and ``check-config`` says so before deployment.
+The gateway keeps at most ``limits.max_connections`` connections open (``connection_cap.py``;
+by default ``max_in_flight`` plus the listen backlog, so a burst of that many more connections
+can still be answered 503 by the overload guard), and the event loop accepts a whole accept
+queue (the listen backlog) at once before the oldest idle ones are closed; the listeners, the
+log files, the sink's connections and the JWKS client need a few more. Past ``RLIMIT_NOFILE``
+the kernel refuses ``accept()`` and new connections are dropped, which looks like a slow or
+unreachable gateway rather than a misconfigured one: so the gateway says so at startup, and
+``check-config`` says so before deployment.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class FdLimit:
     def describe(self) -> str:
         return (
             f"file descriptor limit {_text(self.soft)} (hard {_text(self.hard)}); "
-            f"limits.max_in_flight and the listen backlog need {self.needed}"
+            f"limits.max_connections and the listen backlog need {self.needed}"
         )
 
 
@@ -51,8 +53,16 @@ def _at_least(limit: int, needed: int) -> bool:
     return limit == resource.RLIM_INFINITY or limit >= needed
 
 
+def max_connections(limits: LimitsConfig) -> int:
+    """The open-connection bound: ``limits.max_connections``, by default ``max_in_flight``
+    plus the listen backlog."""
+    if limits.max_connections is not None:
+        return limits.max_connections
+    return limits.max_in_flight + LISTEN_BACKLOG
+
+
 def needed(limits: LimitsConfig) -> int:
-    return limits.max_in_flight + LISTEN_BACKLOG + RESERVED
+    return max_connections(limits) + LISTEN_BACKLOG + RESERVED
 
 
 def current(limits: LimitsConfig) -> FdLimit:

@@ -141,6 +141,17 @@ class Metrics:
             "Clients with failed verifications still counted against them (bounded table).",
             registry=r,
         )
+        self.open_connections = Gauge(
+            f"{PREFIX}_open_connections",
+            "Connections open on the public listener (at most limits.max_connections).",
+            registry=r,
+        )
+        self.connections_evicted = Counter(
+            f"{PREFIX}_connections_evicted",
+            "Connections closed because limits.max_connections were open: the oldest that "
+            "had not sent a request yet (a connection flood).",
+            registry=r,
+        )
         self.build_info = Info(f"{PREFIX}_build", "Build information.", registry=r)
         self.build_info.info({"version": __version__})
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}

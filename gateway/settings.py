@@ -160,6 +160,9 @@ class AdminConfig(_Strict):
 class LimitsConfig(_Strict):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_in_flight: int = Field(default=1000, ge=1)
+    #: Open connections at most; past it the oldest that has not sent a request is closed.
+    #: Unset: max_in_flight + the listen backlog (1,024), e.g. 2,024 (docs/floods.md).
+    max_connections: int | None = Field(default=None, ge=1)
     #: Seconds a connection may take to send a request's headers (also the idle keep-alive).
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     #: Seconds a client may take to send its whole body.

@@ -1,5 +1,6 @@
-"""The file descriptor limit against what ``limits.max_in_flight`` and the listener need: said
-at startup (raised when the hard limit allows, else a warning) and by ``check-config``."""
+"""The file descriptor limit against what ``limits.max_connections`` (by default
+``max_in_flight`` plus the listen backlog) and the listener need: said at startup (raised when
+the hard limit allows, else a warning) and by ``check-config``."""
 
 from __future__ import annotations
 
@@ -27,9 +28,15 @@ def limited(soft: int, hard: int) -> Callable[[], None]:
     return apply
 
 
-def test_needed_counts_in_flight_backlog_and_reserve() -> None:
-    assert fd_limit.needed(LimitsConfig(max_in_flight=1000)) == 1000 + 1024 + 64
-    assert fd_limit.needed(LimitsConfig(max_in_flight=10)) == 10 + 1024 + 64
+def test_needed_counts_connections_backlog_and_reserve() -> None:
+    # The open connections, a whole accept queue accepted at once before the oldest idle
+    # ones are closed, and the reserve.
+    assert fd_limit.max_connections(LimitsConfig(max_in_flight=1000)) == 1000 + 1024
+    assert fd_limit.needed(LimitsConfig(max_in_flight=1000)) == (1000 + 1024) + 1024 + 64
+    assert fd_limit.needed(LimitsConfig(max_in_flight=10)) == (10 + 1024) + 1024 + 64
+    capped = LimitsConfig(max_in_flight=1000, max_connections=500)
+    assert fd_limit.max_connections(capped) == 500
+    assert fd_limit.needed(capped) == 500 + 1024 + 64
 
 
 def test_enough_raisable_and_unlimited() -> None:
@@ -50,8 +57,8 @@ def test_enough_raisable_and_unlimited() -> None:
     ("soft", "hard", "says"),
     [
         (300, 300, "warning: file descriptor limit 300 (hard 300)"),
-        (300, 5000, "serve raises the soft limit to 2088"),
-        (5000, 5000, "file descriptor limit 5000 (hard 5000); limits.max_in_flight and the "),
+        (300, 5000, "serve raises the soft limit to 3112"),
+        (5000, 5000, "file descriptor limit 5000 (hard 5000); limits.max_connections and the "),
     ],
 )
 def test_check_config_reports_the_limit(tmp_path: Path, soft: int, hard: int, says: str) -> None:
@@ -95,7 +102,7 @@ def test_serve_warns_when_the_hard_limit_is_too_low(tmp_path: Path) -> None:
     lines, soft = serve_log(tmp_path, 300, 300)
     (warning,) = [line for line in lines if line.get("event") == "fd_limit_low"]
     assert warning["level"] == "warning"
-    assert (warning["soft_limit"], warning["hard_limit"], warning["needed"]) == (300, 300, 2088)
+    assert (warning["soft_limit"], warning["hard_limit"], warning["needed"]) == (300, 300, 3112)
     assert "lower limits.max_in_flight" in str(warning["message"])
     assert soft == "300"
 
@@ -104,5 +111,5 @@ def test_serve_raises_the_soft_limit_when_it_may(tmp_path: Path) -> None:
     lines, soft = serve_log(tmp_path, 300, 5000)
     assert not [line for line in lines if line.get("event") == "fd_limit_low"]
     (raised,) = [line for line in lines if line.get("event") == "fd_limit_raised"]
-    assert (raised["soft_limit"], raised["was"], raised["needed"]) == (2088, 300, 2088)
-    assert soft == "2088"
+    assert (raised["soft_limit"], raised["was"], raised["needed"]) == (3112, 300, 3112)
+    assert soft == "3112"

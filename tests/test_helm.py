@@ -173,6 +173,7 @@ def test_rendering_without_a_source_says_what_is_missing(helm: Path) -> None:
         (["--set", "podDisruptionBudget.minAvailable=lots"], "minAvailable"),
         (["--set", "gateway.limits.failureBudgetPerSecond=0"], "failureBudgetPerSecond"),
         (["--set", "gateway.limits.failureBudgetBurst=-1"], "failureBudgetBurst"),
+        (["--set", "gateway.limits.maxConnections=0"], "maxConnections"),
     ],
 )
 def test_values_schema_refuses(helm: Path, args: list[str], complaint: str) -> None:
@@ -553,13 +554,17 @@ def test_every_limit_is_a_chart_value(rendered: dict[str, list[Manifest]]) -> No
         assert set(gateway_config(manifests)["limits"]) == fields
 
 
-def test_the_failure_budget_follows_values(rendered: dict[str, list[Manifest]]) -> None:
+def test_the_failure_budget_and_connection_cap_follow_values(
+    rendered: dict[str, list[Manifest]],
+) -> None:
     defaults = LimitsConfig()
     limits = gateway_config(rendered["default"])["limits"]
     assert limits["failure_budget_burst"] == defaults.failure_budget_burst
     assert limits["failure_budget_per_second"] == defaults.failure_budget_per_second
     assert limits["failure_budget_max_clients"] == defaults.failure_budget_max_clients
+    assert limits["max_connections"] is None  # max_in_flight + the listen backlog
     production = gateway_config(rendered["production"])["limits"]
+    assert production["max_connections"] == 4000
     assert production["failure_budget_burst"] == 40
     assert production["failure_budget_per_second"] == 0.5
     assert production["failure_budget_max_clients"] == defaults.failure_budget_max_clients

@@ -305,6 +305,7 @@ check-config resolves every reference in it. Empty unless reconciler.enabled. */
   "limits" (dict
     "max_body_bytes" $l.maxBodyBytes
     "max_in_flight" $l.maxInFlight
+    "max_connections" $l.maxConnections
     "header_timeout_seconds" $l.headerTimeoutSeconds
     "body_timeout_seconds" $l.bodyTimeoutSeconds
     "publish_timeout_seconds" $l.publishTimeoutSeconds
