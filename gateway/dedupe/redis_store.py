@@ -190,14 +190,7 @@ class RedisDedupe(DedupeStore):
         token = self._owners.pop(event_id, _NO_CLAIM)
         try:
             if token != _NO_CLAIM and self._usable("commit"):
-                key = self._prefix + event_id
-                args = [token, COMMITTED, self._ttl_ms]
-                try:
-                    await self._redis.script(self._commit_sha, COMMIT_SCRIPT, [key], args)
-                except (RedisError, OSError, TimeoutError) as exc:
-                    self._failed("commit", exc)
-                else:
-                    self._recovered()
+                await self._commit_script(self._prefix + event_id, [token, COMMITTED, self._ttl_ms])
         finally:
             self._local.mark_committed(event_id)
 
@@ -225,13 +218,14 @@ class RedisDedupe(DedupeStore):
         if exc is None:
             self._recovered()
         elif isinstance(exc, NoScriptError):  # a restarted or failed-over Redis: load, retry
-            again = asyncio.get_running_loop().create_task(self._commit_again(key, args))
+            again = asyncio.get_running_loop().create_task(self._commit_script(key, args))
             self._committing.add(again)
             again.add_done_callback(self._committing.discard)
         elif isinstance(exc, RedisError | OSError | TimeoutError):
             self._failed("commit", exc)
 
-    async def _commit_again(self, key: str, args: list[Any]) -> None:
+    async def _commit_script(self, key: str, args: list[Any]) -> None:
+        """The commit script, loaded first if the server forgot it; a failure is counted."""
         try:
             await self._redis.script(self._commit_sha, COMMIT_SCRIPT, [key], args)
         except (RedisError, OSError, TimeoutError) as exc:
