@@ -12,17 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import statistics
-import subprocess
 import tempfile
-import time
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bench.procs import free_port
+from bench.procs import RedisProcess
 
 
 async def measure(port: int, keys: int, prefix: str) -> dict[str, Any]:
@@ -60,30 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=200_000)
     parser.add_argument("--prefix", default="webhook-gateway")
     args = parser.parse_args(argv)
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("redis-server is missing: make system-deps", flush=True)
-        return 2
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="dedupe-sizing-") as directory:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
-             "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    result = asyncio.run(measure(port, args.keys, args.prefix))
-                    break
-                except (OSError, RedisConnectionError):
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            redis = RedisProcess(Path(directory))
+        except RuntimeError as exc:
+            print(exc, flush=True)
+            return 2
+        try:
+            result = asyncio.run(measure(redis.port, args.keys, args.prefix))
         finally:
-            proc.terminate()
-            proc.wait(20)
+            redis.stop()
     print(json.dumps(result, indent=1))
     return 0
 

@@ -17,18 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
-import subprocess
 import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 from multidict import CIMultiDict
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bench.procs import free_port
+from bench.procs import RedisProcess
 from gateway.app import PIPELINE, create_app
 from gateway.logs import configure_logging
 from gateway.reconcile.http import HttpClient
@@ -184,30 +182,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deliveries", type=int, default=2_000)
     args = parser.parse_args(argv)
     configure_logging("warning", "console")
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("redis-server is missing: make system-deps", flush=True)
-        return 2
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="reconcile-bench-") as directory:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
-             "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    result = asyncio.run(run(port, args))
-                    break
-                except (OSError, RedisConnectionError):
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            redis = RedisProcess(Path(directory))
+        except RuntimeError as exc:
+            print(exc, flush=True)
+            return 2
+        try:
+            result = asyncio.run(run(redis.port, args))
         finally:
-            proc.terminate()
-            proc.wait(20)
+            redis.stop()
     print(json.dumps(result, indent=1))
     return 0
 
