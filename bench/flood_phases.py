@@ -62,13 +62,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
-from bench.procs import free_port, poll_ready
+from bench.deliveries import EXAMPLE_CONFIG, ROOT
+from bench.procs import poll_ready, write_local_config
 from bench.sampler import cpu_seconds, machine_busy_seconds
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CONFIG = ROOT / "deploy" / "gateway.example.yaml"
 SENDER_CONNECTIONS = 16
 PHASES = ("quiet", "ramp idle", "ramp trickling", "steady", "teardown", "after")
 
@@ -295,16 +293,7 @@ class Flood:
 
 
 def write_config(workdir: Path, flood: Flood) -> tuple[Path, int, int]:
-    data: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
-    listen, admin = free_port(), free_port()
-    data["listen"] = {"host": "127.0.0.1", "port": listen}
-    data["admin"] = {"host": "127.0.0.1", "port": admin}
-    data["logging"] = {"level": "warning", "format": "json"}
-    data["sink"]["local"]["directory"] = str(workdir / "events")
-    data["limits"]["header_timeout_seconds"] = flood.header_timeout
-    path = workdir / "gateway.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path, listen, admin
+    return write_local_config(workdir, {"header_timeout_seconds": flood.header_timeout})
 
 
 def sample(pid: int, interval: float) -> None:

@@ -36,13 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
-from bench.procs import free_port, poll_ready
+from bench.deliveries import EXAMPLE_CONFIG, ROOT
+from bench.procs import poll_ready, write_local_config
 from bench.sampler import cpu_seconds
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CONFIG = ROOT / "deploy" / "gateway.example.yaml"
 VARIANTS = ("quiet", "no budget", "429", "close")
 #: Client addresses as the trusted proxy (loopback) forwards them: the budget keys by these.
 ATTACKER, SENDER = "203.0.113.66", "198.51.100.7"
@@ -68,17 +66,8 @@ def apply_close() -> None:
 
 
 def write_config(workdir: Path, budget: bool) -> tuple[Path, int, int]:
-    data: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
-    listen, admin = free_port(), free_port()
-    data["listen"] = {"host": "127.0.0.1", "port": listen}
-    data["admin"] = {"host": "127.0.0.1", "port": admin}
-    data["logging"] = {"level": "warning", "format": "json"}
-    data["sink"]["local"]["directory"] = str(workdir / "events")
-    data["limits"]["failure_budget_burst"] = 20 if budget else 0
-    data["listen"]["trusted_proxies"] = ["127.0.0.1"]
-    path = workdir / "gateway.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path, listen, admin
+    limits = {"failure_budget_burst": 20 if budget else 0}
+    return write_local_config(workdir, limits, {"trusted_proxies": ["127.0.0.1"]})
 
 
 def write_forgeries(path: Path, port: int, count: int = 200) -> None:

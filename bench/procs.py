@@ -94,6 +94,24 @@ def write_gateway_config(path: Path, listen_port: int, admin_port: int) -> dict[
     return data
 
 
+def write_local_config(
+    workdir: Path, limits: dict[str, Any], listen: dict[str, Any] | None = None
+) -> tuple[Path, int, int]:
+    """The example config on free ports with the local sink in ``workdir``, warnings only, and
+    these ``limits`` (and ``listen`` settings) on top: the flood benchmarks' gateway. Returns
+    the file, the public port and the admin port."""
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    port, admin = free_port(), free_port()
+    data["listen"] = {"host": "127.0.0.1", "port": port, **(listen or {})}
+    data["admin"] = {"host": "127.0.0.1", "port": admin}
+    data["logging"] = {"level": "warning", "format": "json"}
+    data["sink"]["local"]["directory"] = str(workdir / "events")
+    data["limits"].update(limits)
+    path = workdir / "gateway.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path, port, admin
+
+
 def gateway_env(bootstrap: str, topic: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_GATEWAY_")}
     env.update(
