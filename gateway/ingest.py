@@ -324,6 +324,23 @@ def build_event(
     verified_at: datetime,
 ) -> JobEvent:
     """The canonical event from an adapter's facts plus what the gateway knows."""
+    return job_event(
+        event_id, source, provider, facts, _delivery(verified), payload, received_at, verified_at
+    )
+
+
+def job_event(
+    event_id: str,
+    source: str,
+    provider: str,
+    facts: Normalized,
+    delivery: Delivery,
+    payload: Any,
+    received_at: datetime,
+    verified_at: datetime,
+) -> JobEvent:
+    """A ``JobEvent`` from normalized facts: a delivery's, or a poll's or a timeout's (the
+    reconciler), which say how they were obtained in ``delivery``."""
     return JobEvent(
         event_id=event_id,
         source=source,
@@ -337,7 +354,7 @@ def build_event(
         occurred_at=facts.occurred_at,
         received_at=received_at,
         verified_at=verified_at,
-        delivery=_delivery(verified),
+        delivery=delivery,
         raw=payload,
     )
 

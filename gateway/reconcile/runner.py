@@ -31,6 +31,7 @@ from adapters.polling.base import POLL_SCHEME
 from gateway import event_id as ids
 from gateway.dedupe import DedupeStore
 from gateway.errors import DedupeUnavailable, SinkUnavailable
+from gateway.ingest import job_event
 from gateway.logs import get_logger
 from gateway.metrics import Metrics
 from gateway.reconcile.store import ExpectationStore, terminal_slot
@@ -224,19 +225,13 @@ class Reconciler:
         else:
             scheme = POLL_SCHEME
             key_id = target.poller.verified(job_id).key_id if target is not None else "none"
-        return JobEvent(
-            event_id=ids.from_delivery(source, f"{POLL_SCHEME}:{job_id}"),
-            source=source,
-            provider=provider,
-            job_id=job_id,
-            status=facts.status,
-            provider_event_type=facts.provider_event_type,
-            outputs=facts.outputs,
-            error=facts.error,
-            metrics=facts.metrics,
-            occurred_at=facts.occurred_at,
-            received_at=at,
-            verified_at=at,
-            delivery=Delivery(id=None, scheme=scheme, key_id=key_id),
-            raw=payload,
+        return job_event(
+            ids.from_delivery(source, f"{POLL_SCHEME}:{job_id}"),
+            source,
+            provider,
+            facts,
+            Delivery(id=None, scheme=scheme, key_id=key_id),
+            payload,
+            at,
+            at,
         )
