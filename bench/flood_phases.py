@@ -69,6 +69,8 @@ from bench.sampler import cpu_seconds, machine_busy_seconds
 
 SENDER_CONNECTIONS = 16
 PHASES = ("quiet", "ramp idle", "ramp trickling", "steady", "teardown", "after")
+#: The phases while flood connections were open: pooled into one row, the flood as a whole.
+DURING = ("ramp idle", "ramp trickling", "steady", "teardown")
 
 
 # --- the variants (run in the gateway's process) -------------------------------------------------
@@ -149,9 +151,27 @@ def _wake(readable: asyncio.Future[None]) -> None:
         readable.set_result(None)
 
 
+def _handler_per_accept() -> None:
+    """The gateway before ``gateway/pending_connection.py``: aiohttp builds its handler for
+    every connection as it is accepted."""
+    from aiohttp import web
+
+    from gateway import server
+
+    def site(runner: Any, cap: Any, host: str, port: int, **kwargs: Any) -> web.TCPSite:
+        return web.TCPSite(runner, host, port, **kwargs)  # looked up now: paced accept applies
+
+    server.PendingSite = site  # type: ignore[assignment,attr-defined]
+
+
 def _paced_accept(batch: int) -> Callable[[], None]:
+    """At most ``batch`` accepts per loop turn, with aiohttp's handler built at each accept
+    (as it was measured, before ``gateway/pending_connection.py``)."""
+
     def apply() -> None:
         from aiohttp import web
+
+        _handler_per_accept()
 
         class PacedSite(web.TCPSite):
             async def start(self) -> None:
@@ -190,6 +210,7 @@ def _refuse_over(limit: int) -> Callable[[], None]:
         from aiohttp import web_server
 
         _cap(NO_CAP)()
+        _handler_per_accept()  # Server.connection_made at the accept, as it was measured
         made = web_server.Server.connection_made
 
         def refusing(self: web_server.Server, handler: Any, transport: asyncio.Transport) -> None:
@@ -222,6 +243,7 @@ FIXED: dict[str, Callable[[], None]] = {
     "baseline": lambda: None,
     "no cap": _cap(NO_CAP),
     "no gc freeze": _no_gc_freeze,
+    "handler per accept": _handler_per_accept,
     "asyncio loop": _asyncio_loop,
 }
 SIZED: dict[str, Callable[[int], Callable[[], None]]] = {
@@ -562,6 +584,16 @@ def report(
                 f"| {statistics.median(values) * 1000:.1f} | {pct(values, 0.99):.1f} "
                 f"| {max(values) * 1000:.1f} | {pct(values, 0.99) / quiet:.1f} | {cpu:.2f} "
                 f"| {len(gcs)} ({max(gcs, default=0):.0f}) |"
+            )
+        sent = [x for r in rs for p in DURING for x in r.latencies[p]]
+        values = [x for x in sent if not math.isnan(x)]
+        if values:
+            gcs = [ms for r in rs for p in DURING for ms in r.full_gc_ms[p]]
+            print(
+                f"| {variant} | whole flood (ramp to teardown) | {len(sent)} "
+                f"| {len(sent) - len(values)} | {statistics.median(values) * 1000:.1f} "
+                f"| {pct(values, 0.99):.1f} | {max(values) * 1000:.1f} "
+                f"| {pct(values, 0.99) / quiet:.1f} | - | {len(gcs)} ({max(gcs, default=0):.0f}) |"
             )
     print(
         "\n| variant | ramp s (idle + trickling) | steady s | teardown s | flood closed "

@@ -21,6 +21,7 @@ from gateway.app import METRICS, STATE, create_admin_app, create_app
 from gateway.connection_cap import ConnectionCap
 from gateway.errors import ConfigError
 from gateway.logs import get_logger
+from gateway.pending_connection import PendingSite
 from gateway.settings import Settings
 
 log = get_logger("gateway.server")
@@ -31,8 +32,8 @@ async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> Non
     app = create_app(settings)
     admin = create_admin_app(app)
     grace = settings.limits.shutdown_grace_seconds
-    # aiohttp arms its keep-alive timer when a connection opens and closes the connection if
-    # no complete request (headers) arrived by then: that timer is our header-read deadline.
+    # The first request's headers are due header_timeout after the accept (the cap's timer);
+    # aiohttp's keep-alive timer, the same length, holds every later request to it.
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -44,12 +45,18 @@ async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> Non
     await runner.setup()
     await admin_runner.setup()
     assert runner.server is not None  # set by setup()
-    ConnectionCap(fd_limit.max_connections(settings.limits), app[METRICS]).install(runner.server)
+    cap = ConnectionCap(
+        fd_limit.max_connections(settings.limits),
+        app[METRICS],
+        header_timeout=settings.limits.header_timeout_seconds,
+    )
+    cap.install(runner.server)
     # With several workers, the kernel spreads connections over processes bound to one port
     # (SO_REUSEPORT); each worker has its own admin port (admin.port + worker index), so each
     # can be probed and scraped on its own.
-    site = web.TCPSite(
+    site = PendingSite(
         runner,
+        cap,
         settings.listen.host,
         settings.listen.port,
         backlog=fd_limit.LISTEN_BACKLOG,
@@ -79,6 +86,7 @@ async def serve(settings: Settings, *, worker: int = 0, workers: int = 1) -> Non
     if settings.limits.drain_delay_seconds:
         await asyncio.sleep(settings.limits.drain_delay_seconds)
     app[STATE].shutting_down = True
+    cap.close_waiting()  # connections that never sent a request: nothing to wait for
     # cleanup(): stop accepting, wait for in-flight handlers (up to grace), then run the
     # cleanup contexts, which flush and close the sink.
     await runner.cleanup()
