@@ -110,6 +110,9 @@ def _report_fd_limit(settings: Settings) -> None:
     """A warning, not a failure: the limit where check-config runs may not be the server's."""
     from gateway import fd_limit
 
+    cap_warning = fd_limit.cap_below_in_flight(settings.limits)
+    if cap_warning is not None:
+        print(f"warning: {cap_warning}")
     state = fd_limit.current(settings.limits)
     if state.enough:
         print(f"  {state.describe()}: enough")

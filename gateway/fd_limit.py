@@ -61,6 +61,23 @@ def max_connections(limits: LimitsConfig) -> int:
     return limits.max_in_flight + LISTEN_BACKLOG
 
 
+def cap_below_in_flight(limits: LimitsConfig) -> str | None:
+    """What is wrong when the connection cap is not above ``max_in_flight``, else ``None``.
+
+    Not refused (a small cap has its uses in tests and behind a proxy that pools connections),
+    but said: past the cap, a sender's new connection is closed while requests under way hold
+    the others, where a 503 with Retry-After would have told it when to come back.
+    """
+    cap = max_connections(limits)
+    if cap > limits.max_in_flight:
+        return None
+    return (
+        f"limits.max_connections ({cap}) is not above limits.max_in_flight "
+        f"({limits.max_in_flight}): under load new connections are closed instead of being "
+        "answered 503 with Retry-After"
+    )
+
+
 def needed(limits: LimitsConfig) -> int:
     return max_connections(limits) + LISTEN_BACKLOG + RESERVED
 

@@ -110,6 +110,9 @@ def _freeze_startup_objects() -> int:
 
 
 def _check_fd_limit(settings: Settings) -> None:
+    cap_warning = fd_limit.cap_below_in_flight(settings.limits)
+    if cap_warning is not None:
+        log.warning("connection_cap_below_in_flight", message=cap_warning)
     before = fd_limit.current(settings.limits)
     after = fd_limit.raise_soft_limit(settings.limits)
     if after.enough and not before.enough:

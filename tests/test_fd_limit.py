@@ -113,3 +113,23 @@ def test_serve_raises_the_soft_limit_when_it_may(tmp_path: Path) -> None:
     (raised,) = [line for line in lines if line.get("event") == "fd_limit_raised"]
     assert (raised["soft_limit"], raised["was"], raised["needed"]) == (3112, 300, 3112)
     assert soft == "3112"
+
+
+def test_a_cap_not_above_max_in_flight_is_said(tmp_path: Path) -> None:
+    limits = {"max_in_flight": 100, "max_connections": 100}
+    config, _ = write_config(tmp_path, limits=limits)
+    result = subprocess.run(
+        [str(CLI), "check-config", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning: limits.max_connections (100) is not above limits.max_in_flight (100)" in (
+        result.stdout
+    )
+    assert (
+        fd_limit.cap_below_in_flight(LimitsConfig(max_in_flight=100, max_connections=101)) is None
+    )
+    assert fd_limit.cap_below_in_flight(LimitsConfig(max_in_flight=100)) is None  # the default
