@@ -62,23 +62,32 @@ def test_enough_raisable_and_unlimited() -> None:
     ],
 )
 def test_check_config_reports_the_limit(tmp_path: Path, soft: int, hard: int, says: str) -> None:
-    config, _ = write_config(tmp_path, limits={"max_in_flight": 1000})
+    assert says in check_config(tmp_path, {"max_in_flight": 1000}, limited(soft, hard))
+
+
+def check_config(
+    tmp_path: Path, limits: dict[str, int], preexec: Callable[[], None] | None = None
+) -> str:
+    """``check-config`` on a config with these limits (under ``preexec``): what it printed."""
+    config, _ = write_config(tmp_path, limits=limits)
     result = subprocess.run(
         [str(CLI), "check-config", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        preexec_fn=limited(soft, hard),
+        preexec_fn=preexec,
     )
     assert result.returncode == 0, result.stderr
-    assert says in result.stdout
+    return result.stdout
 
 
-def serve_log(tmp_path: Path, soft: int, hard: int) -> tuple[list[dict[str, object]], str]:
-    """Start ``serve`` under these limits, wait until ready, stop it: its log lines and the
+def serve_log(
+    tmp_path: Path, soft: int, hard: int, config_limits: dict[str, int] | None = None
+) -> tuple[list[dict[str, object]], str]:
+    """Start ``serve`` under these fd limits, wait until ready, stop it: its log lines and the
     soft limit it ran with."""
-    config, data = write_config(tmp_path, limits={"max_in_flight": 1000})
+    config, data = write_config(tmp_path, limits=config_limits or {"max_in_flight": 1000})
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -117,18 +126,13 @@ def test_serve_raises_the_soft_limit_when_it_may(tmp_path: Path) -> None:
 
 def test_a_cap_not_above_max_in_flight_is_said(tmp_path: Path) -> None:
     limits = {"max_in_flight": 100, "max_connections": 100}
-    config, _ = write_config(tmp_path, limits=limits)
-    result = subprocess.run(
-        [str(CLI), "check-config", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "warning: limits.max_connections (100) is not above limits.max_in_flight (100)" in (
-        result.stdout
-    )
+    said = "limits.max_connections (100) is not above limits.max_in_flight (100)"
+    (tmp_path / "check").mkdir()
+    assert f"warning: {said}" in check_config(tmp_path / "check", limits)
+    lines, _ = serve_log(tmp_path, 5000, 5000, limits)
+    (warned,) = [line for line in lines if line.get("event") == "connection_cap_below_in_flight"]
+    assert warned["level"] == "warning"
+    assert str(warned["message"]).startswith(said)
     assert (
         fd_limit.cap_below_in_flight(LimitsConfig(max_in_flight=100, max_connections=101)) is None
     )
