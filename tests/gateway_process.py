@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,14 +52,17 @@ def gateway_process(
     env: dict[str, str] | None = None,
     log: Path | None = None,
     module: str = "gateway.cli",
+    preexec: Callable[[], None] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``module`` is what runs ``serve`` (tests/stalled_sink.py wraps the CLI)."""
+    """``module`` is what runs ``serve`` (tests/stalled_sink.py wraps the CLI); ``preexec``
+    runs in the child before it (resource limits)."""
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", module, "serve", "--config", str(config)],
         env={**os.environ, **(env or {})},
         stdout=out,
         stderr=subprocess.STDOUT,
+        preexec_fn=preexec,
     )
     try:
         yield proc

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -232,22 +231,8 @@ def limited_gateway(config: Path, log: Path, descriptors: int) -> Iterator[subpr
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, descriptors))
 
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=limit,
-        )
-        try:
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with gateway_process(config, log=log, preexec=limit) as proc:
+        yield proc
 
 
 async def test_a_flood_past_the_fd_limit_leaves_new_connections_room(tmp_path: Path) -> None:
