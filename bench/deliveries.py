@@ -43,13 +43,18 @@ class Signer:
         specs = settings.source_specs()
         return cls({name: build_adapter(spec) for name, spec in specs.items()})
 
-    def request(self, source: str, example: str, now: int) -> bytes:
+    def delivery(self, source: str, example: str, now: int) -> tuple[bytes, dict[str, str]]:
+        """A fresh job's body and its signed headers, as the provider would send them."""
         adapter = self.adapters[source]
         job_id = uuid.uuid4().hex[:20]
         raw = render(adapter.provider, example, job_id=job_id, now=now)
         delivery_id = job_id if adapter.provider == "fal" else f"msg_{uuid.uuid4().hex}"
         headers = {"Content-Type": "application/json"}
         headers.update(adapter.sign(raw, now, delivery_id=delivery_id))
+        return raw, headers
+
+    def request(self, source: str, example: str, now: int) -> bytes:
+        raw, headers = self.delivery(source, example, now)
         head = [f"POST /webhooks/{source} HTTP/1.1", "Host: 127.0.0.1"]
         head += [f"{name}: {value}" for name, value in headers.items()]
         head.append(f"Content-Length: {len(raw)}")
@@ -64,10 +69,16 @@ def generate(
     ``now`` is the signing time of every request, or one per request (an open-loop schedule
     signs each request with the time it is due, so a long soak stays inside the replay window).
     """
-    pairs = itertools.cycle(itertools.product(EXAMPLES, sources))
-    for i in range(count):
-        example, source = next(pairs)
+    for i, (source, example) in enumerate(turns(sources, count)):
         yield signer.request(source, example, now if isinstance(now, int) else now[i])
+
+
+def turns(sources: Sequence[str], count: int) -> Iterator[tuple[str, str]]:
+    """``count`` (source, example) pairs, cycling over the sources and the examples."""
+    pairs = itertools.cycle(itertools.product(EXAMPLES, sources))
+    for _ in range(count):
+        example, source = next(pairs)
+        yield source, example
 
 
 def write(path: Path, requests: Iterator[bytes]) -> int:

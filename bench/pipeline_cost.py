@@ -45,16 +45,12 @@ class EncodingSink(MemorySink):
         self.encoded += 1
 
 
-def split(request: bytes) -> Delivery:
-    """A pre-encoded HTTP request as the pipeline sees it: source, body, headers."""
-    head, body = request.split(b"\r\n\r\n", 1)
-    request_line, *lines = head.decode().split("\r\n")
-    source = request_line.split()[1].split("/")[2]
-    headers: CIMultiDict[str] = CIMultiDict()
-    for line in lines:
-        name, value = line.split(": ", 1)
-        headers.add(name, value)
-    return source, body, CIMultiDictProxy(headers)
+def signed(
+    signer: deliveries.Signer, source: str, example: str, now: int
+) -> tuple[bytes, CIMultiDictProxy[str]]:
+    """A delivery's body and headers as aiohttp hands them to the pipeline."""
+    raw, headers = signer.delivery(source, example, now)
+    return raw, CIMultiDictProxy(CIMultiDict(headers))
 
 
 async def one_round(pipeline: Pipeline, batch: list[Delivery]) -> float:
@@ -75,8 +71,11 @@ async def measure(sets: list[str], count: int, rounds: int) -> dict[str, list[fl
     samples: dict[str, list[float]] = {name: [] for name in sets}
     for _ in range(rounds + 1):  # the first round warms caches and is not kept
         for name in sets:
-            requests = deliveries.generate(signer, deliveries.SETS[name], count, now)
-            samples[name].append(await one_round(pipeline, [split(r) for r in requests]))
+            batch = [
+                (source, *signed(signer, source, example, now))
+                for source, example in deliveries.turns(deliveries.SETS[name], count)
+            ]
+            samples[name].append(await one_round(pipeline, batch))
     if sink.encoded != (rounds + 1) * count * len(sets):
         raise RuntimeError(f"{sink.encoded} events encoded")
     return {name: values[1:] for name, values in samples.items()}
