@@ -3,10 +3,11 @@
     python -m bench.breakdown [--set hmac] [--rounds 3] [--seconds 10] [--bootstrap HOST:PORT]
 
 For each variant of ``bench/knockout.py`` (the whole gateway, then without the log line, then
-also without metrics, the sink write, the event build, the whole pipeline) and for the
-ceiling, a fresh process takes wrk's maximum load; its CPU time per request comes from
-``/proc``. Variants are measured in interleaved rounds and the median kept, because this
-machine is shared and a single pass is noisy. The difference between neighbouring variants is
+also without metrics, the sink write, the event build, the whole pipeline; and apart from that
+order, the publish of one prebuilt event with no pipeline) and for the ceiling, a fresh process
+takes wrk's maximum load; its CPU time per request comes from ``/proc``. Variants are measured
+in interleaved rounds and the median kept, because this machine is shared and a single pass is
+noisy. The difference between neighbouring variants is
 what the removed stage costs; the last variant minus the ceiling is the gateway's HTTP handling
 (request id, checks, response) over bare aiohttp.
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.deliveries import SETS
-from bench.knockout import STAGES
+from bench.knockout import PUBLISH_ONLY, STAGES
 from bench.procs import Broker, start_ceiling, start_gateway
 from bench.run import QUICK, RESULTS, Run, machine_info
 
@@ -61,10 +62,11 @@ def execute(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         if args.bootstrap
         else Broker.start(workdir / "kafka")
     )
-    samples: dict[str, list[dict[str, Any]]] = {v: [] for v in (*VARIANTS, "ceiling")}
+    measured = (*VARIANTS, PUBLISH_ONLY, "ceiling")
+    samples: dict[str, list[dict[str, Any]]] = {v: [] for v in measured}
     try:
         for round_no in range(args.rounds):
-            for variant in (*VARIANTS, "ceiling"):
+            for variant in measured:
                 run.say(f"round {round_no + 1}/{args.rounds}: {variant}")
                 if variant == "ceiling":
                     service, port = start_ceiling(workdir)
@@ -113,7 +115,7 @@ def summarize(args: argparse.Namespace, samples: dict[str, list[dict[str, Any]]]
                 "stage_cpu_us": median[variant]["cpu_us"] - after["cpu_us"],
             }
         )
-    return {
+    result = {
         "schema": 1,
         "set": args.set,
         "rounds": args.rounds,
@@ -123,6 +125,19 @@ def summarize(args: argparse.Namespace, samples: dict[str, list[dict[str, Any]]]
         "rows": rows,
         "samples": samples,
     }
+    if PUBLISH_ONLY in median:
+        alone = median[PUBLISH_ONLY]
+        whole, unpublished = median["none"], median["sink"]
+        result["publish_only"] = {
+            **alone,
+            "throughput_ratio": alone["rps"] / ceiling["rps"],
+            # Each of the two big costs with the other absent, over the ceiling (log and
+            # metrics are in both, so they are counted twice in the sum).
+            "kafka_path_us": alone["cpu_us"] - ceiling["cpu_us"],
+            "pipeline_path_us": unpublished["cpu_us"] - ceiling["cpu_us"],
+            "whole_over_ceiling_us": whole["cpu_us"] - ceiling["cpu_us"],
+        }
+    return result
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -143,6 +158,11 @@ def markdown(result: dict[str, Any]) -> str:
         name = "whole gateway" if not removed else "without " + ", ".join(removed)
         lines.append(f"| {name} | {row['rps']:,.0f} | {row['throughput_ratio']:.3f} | "
                      f"{row['cpu_us']:.0f} |")  # fmt: skip
+    alone = result.get("publish_only")
+    if alone is not None:
+        lines.append(f"| HTTP, log, metrics and the Kafka publish of one prebuilt event "
+                     f"(no pipeline) | {alone['rps']:,.0f} | {alone['throughput_ratio']:.3f} | "
+                     f"{alone['cpu_us']:.0f} |")  # fmt: skip
     lines += ["", "| stage | CPU µs/req | share of the gateway's |", "|---|---:|---:|"]
     for row in result["rows"]:
         stage = row["stage"]
@@ -151,6 +171,15 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{100 * row['stage_cpu_us'] / total:.0f} % |")  # fmt: skip
     lines.append(f"| bare aiohttp (the ceiling) | {ceiling['cpu_us']:.0f} | "
                  f"{100 * ceiling['cpu_us'] / total:.0f} % |")  # fmt: skip
+    if alone is not None:
+        lines += [
+            "",
+            "Apart, over the ceiling (log and metrics in both): the Kafka path without the "
+            f"pipeline {alone['kafka_path_us']:.0f} µs, the pipeline without Kafka "
+            f"{alone['pipeline_path_us']:.0f} µs; sum "
+            f"{alone['kafka_path_us'] + alone['pipeline_path_us']:.0f} µs against "
+            f"{alone['whole_over_ceiling_us']:.0f} µs for the whole gateway.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -14,10 +14,18 @@ answers 200. It exists only to be measured.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.sinks.base import Event
 
 #: In removal order: ``metrics`` means log and metrics are both removed, and so on.
 STAGES = ("log", "metrics", "sink", "event", "pipeline")
+#: Not a removal in that order: the pipeline replaced by the publish of one prebuilt event
+#: through the real sink path (the publish deadline, the sink's encoding and send), the log line
+#: and metrics kept. HTTP and Kafka alone, so the two largest costs can be read apart, each
+#: measured with the other absent, and their sum held against the whole gateway.
+PUBLISH_ONLY = "publish-only"
 
 
 def removed(last: str) -> tuple[str, ...]:
@@ -52,12 +60,57 @@ def apply(stages: tuple[str, ...]) -> None:
         ingest.Pipeline.handle = handle  # type: ignore[method-assign,assignment]
 
 
+def sample_event() -> Event:
+    """The event of one real HMAC-set delivery, through the real pipeline in process."""
+    import asyncio
+    import time
+
+    from bench import deliveries
+    from bench.pipeline_cost import signed
+    from gateway.app import PIPELINE, create_app
+    from gateway.settings import load_settings
+    from gateway.sinks.memory import MemorySink
+
+    settings = load_settings(deliveries.EXAMPLE_CONFIG)
+    signer = deliveries.Signer.from_settings(settings)
+    source, example = next(deliveries.turns(deliveries.SETS["hmac"], 1))
+    raw, headers = signed(signer, source, example, int(time.time()))
+    sink = MemorySink()
+    pipeline = create_app(settings, sink=sink)[PIPELINE]
+
+    async def deliver() -> None:
+        await sink.start()
+        outcome = await pipeline.handle(pipeline.sources[source], raw, headers)
+        if outcome.outcome != "accepted":
+            raise RuntimeError(f"sample delivery: {outcome.status} {outcome.reason}")
+
+    asyncio.run(deliver())
+    return sink.events[0][1]
+
+
+def publish_only(event: Event) -> None:
+    """Replace the pipeline with the publish of ``event`` under the real deadline and sink."""
+    from gateway import ingest
+
+    async def handle(pipeline: ingest.Pipeline, source: ingest.Source, *_: Any) -> ingest.Outcome:
+        failure = await pipeline._publish(pipeline.sink.publish(event, topic=source.topic))
+        if failure is not None:
+            return ingest.Outcome(503, "unavailable", failure)
+        return ingest.Outcome(200, "accepted", event_id=event.event_id)
+
+    ingest.Pipeline.handle = handle  # type: ignore[method-assign,assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        print(f"usage: python -m bench.knockout none|{'|'.join(STAGES)} serve ...", file=sys.stderr)
+        variants = "|".join(("none", *STAGES, PUBLISH_ONLY))
+        print(f"usage: python -m bench.knockout {variants} serve ...", file=sys.stderr)
         return 2
-    apply(removed(args[0]))
+    if args[0] == PUBLISH_ONLY:
+        publish_only(sample_event())
+    else:
+        apply(removed(args[0]))
     from gateway.cli import main as gateway_main
 
     return gateway_main(args[1:])
