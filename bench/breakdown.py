@@ -7,9 +7,9 @@ also without metrics, the sink write, the event build, the whole pipeline; and a
 order, the publish of one prebuilt event with no pipeline) and for the ceiling, a fresh process
 takes wrk's maximum load; its CPU time per request comes from ``/proc``. Variants are measured
 in interleaved rounds and the median kept, because this machine is shared and a single pass is
-noisy. The difference between neighbouring variants is
-what the removed stage costs; the last variant minus the ceiling is the gateway's HTTP handling
-(request id, checks, response) over bare aiohttp.
+noisy. The difference between neighbouring variants is what the removed stage costs; the last
+variant minus the ceiling is the gateway's HTTP handling (request id, checks, response) over
+bare aiohttp.
 
 Writes ``<out>/breakdown-<timestamp>.json`` and ``.md`` (default ``bench/results/``).
 """
@@ -37,7 +37,7 @@ VARIANTS = ("none", *STAGES)
 MEANING = {
     "log": "per-request JSON log line",
     "metrics": "per-request Prometheus metrics",
-    "sink": "Kafka publish under the deadline (produce, batch, ack)",
+    "sink": "Kafka publish under the deadline (event JSON, produce, batch, ack)",
     "event": "building the JobEvent (pydantic)",
     "pipeline": "verify, parse, normalize, event id, dedupe",
 }

@@ -4,12 +4,12 @@
 
 An event loop with nothing to do sleeps in ``epoll_wait``; the next request, Kafka ack or timer
 wakes it. A saturated loop seldom sleeps, so its wakes are shared by many requests; a loop at a
-moderate rate pays one every few requests, which is why CPU per request grows as the rate falls
-(``docs/benchmark.md``). On bare metal a wake costs a few microseconds; on a virtual machine the
-halt and the timer can go through the hypervisor. This runs a process that only sleeps and
-wakes, pinned to one CPU, and reports the CPU time it is charged per wake (the scheduler's
-runtime, from ``wait4``) and how much less that CPU was idle than in equal windows without it
-(``/proc/stat``, whose idle time a tickless kernel measures exactly).
+moderate rate pays one every few requests, which is much of why CPU per request grows as the
+rate falls (``docs/benchmark.md``). On bare metal a wake costs a few microseconds; on a virtual
+machine the halt and the timer can go through the hypervisor. This runs a process that only
+sleeps and wakes, pinned to one CPU, and reports the CPU time it is charged per wake (the
+scheduler's runtime, from ``wait4``) and how much less that CPU was idle than in equal windows
+without it (``/proc/stat``, whose idle time a tickless kernel measures exactly).
 
 Figures for the docs; nothing is asserted from them.
 """
