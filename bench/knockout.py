@@ -66,25 +66,18 @@ def sample_event() -> Event:
     import time
 
     from bench import deliveries
-    from bench.pipeline_cost import signed
-    from gateway.app import PIPELINE, create_app
-    from gateway.settings import load_settings
+    from bench.pipeline_cost import example_pipeline, one_round, signed
     from gateway.sinks.memory import MemorySink
 
-    settings = load_settings(deliveries.EXAMPLE_CONFIG)
-    signer = deliveries.Signer.from_settings(settings)
-    source, example = next(deliveries.turns(deliveries.SETS["hmac"], 1))
-    raw, headers = signed(signer, source, example, int(time.time()))
     sink = MemorySink()
-    pipeline = create_app(settings, sink=sink)[PIPELINE]
+    pipeline, signer = example_pipeline(sink)
+    source, example = next(deliveries.turns(deliveries.SETS["hmac"], 1))
 
     async def deliver() -> None:
         await sink.start()
-        outcome = await pipeline.handle(pipeline.sources[source], raw, headers)
-        if outcome.outcome != "accepted":
-            raise RuntimeError(f"sample delivery: {outcome.status} {outcome.reason}")
+        await one_round(pipeline, [(source, *signed(signer, source, example, int(time.time())))])
 
-    asyncio.run(deliver())
+    asyncio.run(deliver())  # one_round raises unless the delivery is accepted
     return sink.events[0][1]
 
 

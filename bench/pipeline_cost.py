@@ -62,11 +62,15 @@ async def one_round(pipeline: Pipeline, batch: list[Delivery]) -> float:
     return (time.process_time() - started) / len(batch) * 1e6
 
 
-async def measure(sets: list[str], count: int, rounds: int) -> dict[str, list[float]]:
+def example_pipeline(sink: MemorySink) -> tuple[Pipeline, deliveries.Signer]:
+    """The example config's pipeline writing to ``sink``, and a signer for its sources."""
     settings = load_settings(deliveries.EXAMPLE_CONFIG)
-    signer = deliveries.Signer.from_settings(settings)
+    return create_app(settings, sink=sink)[PIPELINE], deliveries.Signer.from_settings(settings)
+
+
+async def measure(sets: list[str], count: int, rounds: int) -> dict[str, list[float]]:
     sink = EncodingSink()
-    pipeline = create_app(settings, sink=sink)[PIPELINE]
+    pipeline, signer = example_pipeline(sink)
     now = int(time.time())
     samples: dict[str, list[float]] = {name: [] for name in sets}
     for _ in range(rounds + 1):  # the first round warms caches and is not kept
